@@ -1,0 +1,61 @@
+# keylin — the entry points. `make help` lists them.
+GO            ?= go
+STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+NAME          ?=
+FUZZTIME      ?= 10s
+BENCHTIME     ?= 1s
+export CGO_ENABLED ?= 1
+
+.PHONY: help run build test test-short generate migrate-diff migrate-hash migrate migrate-status lint bench fuzz check-generated ci
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+build: ## build bin/keylin
+	$(GO) build -o bin/keylin ./cmd/keylin
+
+run: build ## apply migrations to the embedded default database (keylin.db)
+	./bin/keylin migrate apply
+
+test: ## run every test on SQLite and PostgreSQL, with the race detector
+	$(GO) test -race -count=1 ./...
+
+test-short: ## quick tests (skips the slow hashing flood)
+	$(GO) test -short -count=1 ./...
+
+generate: ## regenerate the ent code from ent/schema
+	$(GO) generate ./ent/...
+
+migrate-diff: ## write the next migration for both dialects: make migrate-diff NAME=add_something
+	@test -n "$(NAME)" || { echo "usage: make migrate-diff NAME=add_something" >&2; exit 2; }
+	$(GO) run ./cmd/keylin migrate diff $(NAME)
+
+migrate-hash: ## re-hash atlas.sum after an intended edit of a migration file
+	$(GO) run ./cmd/keylin migrate hash
+
+migrate: ## apply pending migrations to DATABASE_URL (default: keylin.db)
+	$(GO) run ./cmd/keylin migrate apply
+
+migrate-status: ## show the migration status of DATABASE_URL
+	$(GO) run ./cmd/keylin migrate status
+
+lint: ## gofmt, go vet, staticcheck
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+bench: ## run the benchmarks
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./...
+
+fuzz: ## run each fuzz target for FUZZTIME
+	$(GO) test -run='^$$' -fuzz='^FuzzParsePHC$$' -fuzztime=$(FUZZTIME) ./authn/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseAccess$$' -fuzztime=$(FUZZTIME) ./authn/
+
+check-generated: ## fail when generated code or migrations are stale
+	$(GO) generate ./ent/...
+	$(GO) run ./cmd/keylin migrate diff --dialect all ci_freshness_check
+	@status=$$(git status --porcelain -- ent); if [ -n "$$status" ]; then \
+		echo "generated code or migrations are stale; run 'make generate' and 'make migrate-diff NAME=…' and commit:"; \
+		echo "$$status"; git diff --stat -- ent; exit 1; fi
+
+ci: check-generated lint test fuzz ## what .ci/run runs

@@ -1,0 +1,54 @@
+package authn
+
+import "errors"
+
+// Domain errors. Each maps to one fastapi-users error code (see [Code]); the
+// HTTP layer maps them to status codes. Errors returned by this package wrap
+// one of these; test with [errors.Is].
+var (
+	// ErrUserAlreadyExists: registration with an email that is taken, in any
+	// letter case. Code REGISTER_USER_ALREADY_EXISTS.
+	ErrUserAlreadyExists = errors.New("authn: user already exists")
+	// ErrInvalidPassword: a password refused by the policy or the app's
+	// validator. The wrapping *InvalidPasswordError carries the reason.
+	// Code <FLOW>_INVALID_PASSWORD.
+	ErrInvalidPassword = errors.New("authn: invalid password")
+	// ErrBadCredentials: unknown email, wrong password or inactive user at
+	// login; deliberately one error. Code LOGIN_BAD_CREDENTIALS.
+	ErrBadCredentials = errors.New("authn: bad credentials")
+	// ErrUserNotVerified: login of an unverified user when verification is
+	// required. Code LOGIN_USER_NOT_VERIFIED.
+	ErrUserNotVerified = errors.New("authn: user not verified")
+	// ErrResetBadToken: a reset token that is malformed, expired, already
+	// used, or whose user is gone or inactive. Code RESET_PASSWORD_BAD_TOKEN.
+	ErrResetBadToken = errors.New("authn: bad reset password token")
+	// ErrVerifyBadToken: a verify token that is malformed, expired, or whose
+	// email no longer matches the user. Code VERIFY_USER_BAD_TOKEN.
+	ErrVerifyBadToken = errors.New("authn: bad verify token")
+	// ErrAlreadyVerified: verifying a user who is verified already.
+	// Code VERIFY_USER_ALREADY_VERIFIED.
+	ErrAlreadyVerified = errors.New("authn: user already verified")
+	// ErrEmailAlreadyExists: an update to an email another user has.
+	// Code UPDATE_USER_EMAIL_ALREADY_EXISTS.
+	ErrEmailAlreadyExists = errors.New("authn: email already exists")
+	// ErrUserNotFound: no user with that id or email.
+	ErrUserNotFound = errors.New("authn: user not found")
+	// ErrInvalidToken: an access token that must be refused, for any reason.
+	// The wrapped reason is for logs only, never for the client.
+	ErrInvalidToken = errors.New("authn: invalid token")
+	// ErrOverloaded: the password-hashing slots stayed busy for longer than
+	// the configured wait. The HTTP layer answers 503 with Retry-After.
+	ErrOverloaded = errors.New("authn: password hashing overloaded")
+)
+
+// InvalidPasswordError is a password refused by the policy or by an app's
+// validator. It wraps [ErrInvalidPassword]; Reason is a human sentence meant
+// for the user (it never contains the password).
+type InvalidPasswordError struct {
+	Reason string
+}
+
+func (e *InvalidPasswordError) Error() string { return "authn: invalid password: " + e.Reason }
+
+// Unwrap makes errors.Is(err, ErrInvalidPassword) true.
+func (e *InvalidPasswordError) Unwrap() error { return ErrInvalidPassword }

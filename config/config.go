@@ -1,0 +1,672 @@
+// Package config holds keylin's settings: what they are, where they come
+// from (the process environment and a .env file) and whether they are valid.
+//
+// The common call loads and validates everything at once:
+//
+//	var s config.Settings
+//	if err := config.Load(ctx, &s); err != nil {
+//		return err // names every invalid variable, e.g. "config: JWT_SECRET: required; HASH_ITERATIONS: must be at least 2"
+//	}
+//	db, err := s.Database()
+//
+// An application adds its own settings by embedding [Settings] in a struct of
+// its own and loading that:
+//
+//	type AppSettings struct {
+//		config.Settings
+//		StripeKey string `env:"STRIPE_KEY"`
+//	}
+//	var s AppSettings
+//	err := config.Load(ctx, &s)
+//
+// Values are read with github.com/sethvargo/go-envconfig: fields carry
+// `env:"NAME"` tags, and any struct go-envconfig accepts may be loaded. A
+// variable in the environment wins over the same variable in .env; .env is
+// read into a map and never changes the process environment. A variable set to
+// the empty string counts as unset, so it takes its default.
+package config
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"math"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+	"github.com/sethvargo/go-envconfig"
+)
+
+// Settings are keylin's settings. Each field is read from the environment
+// variable named in its env tag; the tag's default applies when the variable
+// is unset or empty. Load fills and validates them; [Settings.Validate] checks
+// a value built by hand.
+type Settings struct {
+	// JWTSecret signs access tokens (HS256). Required: at least 32 bytes and
+	// not the Python keylin's placeholder "changeme". Generate one with
+	// `openssl rand -hex 32`.
+	JWTSecret string `env:"JWT_SECRET"`
+	// ResetPasswordSecret signs reset-password tokens. When unset, Load sets
+	// it to JWTSecret; when set, it must be as strong as JWTSecret.
+	ResetPasswordSecret string `env:"RESET_PASSWORD_SECRET"`
+	// VerificationSecret signs e-mail verification tokens. When unset, Load
+	// sets it to JWTSecret; when set, it must be as strong as JWTSecret.
+	VerificationSecret string `env:"VERIFICATION_SECRET"`
+
+	// DatabaseURL says which database to use: a PostgreSQL URL or a SQLite
+	// path, in any form [ParseDatabaseURL] accepts (SQLAlchemy's included).
+	// The default is the SQLite file keylin.db in the working directory.
+	DatabaseURL string `env:"DATABASE_URL, default=sqlite://keylin.db"`
+
+	// AllowedOrigins are the origins CORS allows; none by default. See [List]
+	// for the forms accepted.
+	AllowedOrigins List `env:"ALLOWED_ORIGINS"`
+
+	// AccessTokenLifetime is how long an access token is valid. Durations
+	// are written as Go durations ("1h", "90m") or as a whole number of
+	// seconds ("3600"), as the Python keylin wrote them; each must be > 0.
+	AccessTokenLifetime time.Duration `env:"ACCESS_TOKEN_LIFETIME, default=1h"`
+	// VerifyTokenLifetime is how long an e-mail verification token is valid.
+	VerifyTokenLifetime time.Duration `env:"VERIFY_TOKEN_LIFETIME, default=1h"`
+	// ResetTokenLifetime is how long a reset-password token is valid.
+	ResetTokenLifetime time.Duration `env:"RESET_TOKEN_LIFETIME, default=1h"`
+
+	// HashMemoryKiB is argon2id's memory cost in KiB (pwdlib's default, 64
+	// MiB). At least 19456 (19 MiB, OWASP's minimum).
+	HashMemoryKiB uint32 `env:"HASH_MEMORY_KIB, default=65536"`
+	// HashIterations is argon2id's time cost. At least 2 (OWASP's minimum).
+	HashIterations uint32 `env:"HASH_ITERATIONS, default=3"`
+	// HashParallelism is argon2id's number of lanes. At least 1.
+	HashParallelism uint8 `env:"HASH_PARALLELISM, default=4"`
+	// HashMaxConcurrent bounds how many passwords are hashed at the same
+	// time; 0 means runtime.NumCPU().
+	HashMaxConcurrent int `env:"HASH_MAX_CONCURRENT, default=0"`
+	// HashMaxWait is how long a request waits for a hashing slot before it is
+	// refused as an overload. Must be > 0.
+	HashMaxWait time.Duration `env:"HASH_MAX_WAIT, default=5s"`
+
+	// RequireVerification makes login (and routes for verified users) refuse
+	// a user whose e-mail address is not verified.
+	RequireVerification bool `env:"REQUIRE_VERIFICATION, default=false"`
+
+	// MailURL says where mail goes: "console:" writes it to the log; other
+	// schemes (such as smtp://user:pass@host:587) belong to the mail sender.
+	MailURL string `env:"MAIL_URL, default=console:"`
+	// MailFrom is the sender address of keylin's mail ("keylin@localhost"
+	// or "Keylin <no-reply@example.com>").
+	MailFrom string `env:"MAIL_FROM, default=keylin@localhost"`
+	// VerifyURL is the link sent to verify an address; {token} is replaced by
+	// the verification token.
+	VerifyURL string `env:"VERIFY_URL, default=http://localhost:8000/verify?token={token}"`
+	// ResetPasswordURL is the link sent to reset a password; {token} is
+	// replaced by the reset token.
+	ResetPasswordURL string `env:"RESET_PASSWORD_URL, default=http://localhost:8000/reset-password?token={token}"`
+	// SendVerifyOnRegister sends the verification mail as soon as a user
+	// registers.
+	SendVerifyOnRegister bool `env:"SEND_VERIFY_ON_REGISTER, default=false"`
+	// TrustedProxies are the IP addresses or CIDR ranges of the reverse
+	// proxies whose X-Forwarded-For keylin believes; none by default. Same
+	// forms as AllowedOrigins.
+	TrustedProxies List `env:"TRUSTED_PROXIES"`
+	// LogLevel is one of debug, info, warn or error (any case); see
+	// [Settings.Level].
+	LogLevel string `env:"LOG_LEVEL, default=info"`
+}
+
+// Errors Load and Validate report, wrapped in a [*VarError] naming the
+// variable.
+var (
+	// ErrRequired reports a required variable that is unset or empty.
+	ErrRequired = errors.New("required")
+	// ErrWeakSecret reports a secret that is a placeholder or too short.
+	ErrWeakSecret = errors.New("weak secret")
+	// ErrUnsupportedDatabase reports a DATABASE_URL keylin cannot use.
+	ErrUnsupportedDatabase = errors.New("unsupported database URL")
+)
+
+// VarError is an invalid variable: its name and why it is invalid. Its message
+// never holds the variable's value when the value may be secret.
+type VarError struct {
+	Name string
+	Err  error
+}
+
+// Error returns "NAME: reason".
+func (e *VarError) Error() string { return e.Name + ": " + e.Err.Error() }
+
+// Unwrap returns the reason, for errors.Is against ErrRequired and friends.
+func (e *VarError) Unwrap() error { return e.Err }
+
+// ValidationError lists every invalid variable [Load] or [Settings.Validate]
+// found. Its message names them all, e.g.
+// "config: JWT_SECRET: required; HASH_ITERATIONS: must be at least 2";
+// errors.As finds each [*VarError] through Unwrap.
+type ValidationError struct {
+	Vars []*VarError
+}
+
+// Error returns "config: " and every variable's error, joined by "; ".
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	b.WriteString("config: ")
+	for i, v := range e.Vars {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(v.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the [*VarError] values.
+func (e *ValidationError) Unwrap() []error {
+	errs := make([]error, len(e.Vars))
+	for i, v := range e.Vars {
+		errs[i] = v
+	}
+	return errs
+}
+
+// Var returns the error about the named variable, or nil.
+func (e *ValidationError) Var(name string) *VarError {
+	for _, v := range e.Vars {
+		if v.Name == name {
+			return v
+		}
+	}
+	return nil
+}
+
+// reasonError is a reason worded for the variable it is about, matching a
+// sentinel with errors.Is without repeating the sentinel's text.
+type reasonError struct {
+	msg string
+	is  error
+}
+
+func (e *reasonError) Error() string { return e.msg }
+func (e *reasonError) Unwrap() error { return e.is }
+
+// reason returns an error with the formatted message that errors.Is matches
+// to sentinel.
+func reason(sentinel error, format string, args ...any) error {
+	return &reasonError{msg: fmt.Sprintf(format, args...), is: sentinel}
+}
+
+// asValidationError returns errs as a *ValidationError, or nil when empty.
+func asValidationError(errs []*VarError) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return &ValidationError{Vars: errs}
+}
+
+const secretHint = "; generate one with `openssl rand -hex 32`"
+
+// MinSecretBytes is the shortest secret Validate accepts.
+const MinSecretBytes = 32
+
+func checkSecret(name, v string, vars []*VarError) []*VarError {
+	switch {
+	case strings.TrimSpace(v) == "":
+		return append(vars, &VarError{name, reason(ErrRequired, "required%s", secretHint)})
+	case strings.EqualFold(strings.TrimSpace(v), "changeme"):
+		return append(vars, &VarError{name, reason(ErrWeakSecret, `must not be the placeholder "changeme"%s`, secretHint)})
+	case len(v) < MinSecretBytes:
+		return append(vars, &VarError{name, reason(ErrWeakSecret, "must be at least %d bytes (got %d)%s", MinSecretBytes, len(v), secretHint)})
+	}
+	return vars
+}
+
+// Validate checks every setting and reports all invalid ones at once, as a
+// [*ValidationError] naming each variable (by its name without any prefix).
+// An empty ResetPasswordSecret or VerificationSecret is valid: it stands for
+// JWTSecret.
+func (s *Settings) Validate() error {
+	var vars []*VarError
+	bad := func(name, format string, args ...any) {
+		vars = append(vars, &VarError{name, fmt.Errorf(format, args...)})
+	}
+
+	vars = checkSecret("JWT_SECRET", s.JWTSecret, vars)
+	// Unset, or set by Load to JWT_SECRET: JWT_SECRET's check covers them.
+	if s.ResetPasswordSecret != "" && s.ResetPasswordSecret != s.JWTSecret {
+		vars = checkSecret("RESET_PASSWORD_SECRET", s.ResetPasswordSecret, vars)
+	}
+	if s.VerificationSecret != "" && s.VerificationSecret != s.JWTSecret {
+		vars = checkSecret("VERIFICATION_SECRET", s.VerificationSecret, vars)
+	}
+
+	if _, err := ParseDatabaseURL(s.DatabaseURL); err != nil {
+		var ve *VarError
+		if errors.As(err, &ve) {
+			vars = append(vars, ve)
+		} else {
+			vars = append(vars, &VarError{"DATABASE_URL", err})
+		}
+	}
+
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ACCESS_TOKEN_LIFETIME", s.AccessTokenLifetime},
+		{"VERIFY_TOKEN_LIFETIME", s.VerifyTokenLifetime},
+		{"RESET_TOKEN_LIFETIME", s.ResetTokenLifetime},
+		{"HASH_MAX_WAIT", s.HashMaxWait},
+	} {
+		if d.v <= 0 {
+			bad(d.name, "must be greater than 0 (got %s)", d.v)
+		}
+	}
+
+	if s.HashMemoryKiB < 19456 {
+		bad("HASH_MEMORY_KIB", "must be at least 19456 (19 MiB, OWASP's minimum for argon2id; got %d)", s.HashMemoryKiB)
+	}
+	if s.HashIterations < 2 {
+		bad("HASH_ITERATIONS", "must be at least 2 (OWASP's minimum for argon2id; got %d)", s.HashIterations)
+	}
+	if s.HashParallelism < 1 {
+		bad("HASH_PARALLELISM", "must be at least 1")
+	}
+	if s.HashMaxConcurrent < 0 {
+		bad("HASH_MAX_CONCURRENT", "must be 0 (one per CPU) or more (got %d)", s.HashMaxConcurrent)
+	}
+
+	if u, err := url.Parse(s.MailURL); err != nil || u.Scheme == "" {
+		bad("MAIL_URL", `must be a URL with a scheme, such as "console:" or "smtp://host:587"`)
+	}
+	if _, err := mail.ParseAddress(s.MailFrom); err != nil {
+		bad("MAIL_FROM", "must be an e-mail address such as \"keylin@example.com\" or \"Keylin <keylin@example.com>\" (got %q)", s.MailFrom)
+	}
+	for _, l := range []struct{ name, v string }{
+		{"VERIFY_URL", s.VerifyURL},
+		{"RESET_PASSWORD_URL", s.ResetPasswordURL},
+	} {
+		if err := checkLinkTemplate(l.v); err != nil {
+			bad(l.name, "%v", err)
+		}
+	}
+	for _, p := range s.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(p); err == nil {
+			continue
+		}
+		bad("TRUSTED_PROXIES", "%q is neither an IP address nor a CIDR range", p)
+	}
+	if _, ok := parseLevel(s.LogLevel); !ok {
+		bad("LOG_LEVEL", "must be one of debug, info, warn, error (got %q)", s.LogLevel)
+	}
+	return asValidationError(vars)
+}
+
+func checkLinkTemplate(v string) error {
+	u, err := url.Parse(strings.ReplaceAll(v, "{token}", "TOKEN"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("must be an http(s) URL (got %q)", v)
+	}
+	if !strings.Contains(v, "{token}") {
+		return fmt.Errorf("must contain {token}, where the token goes (got %q)", v)
+	}
+	return nil
+}
+
+func parseLevel(v string) (slog.Level, bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "debug":
+		return slog.LevelDebug, true
+	case "info":
+		return slog.LevelInfo, true
+	case "warn", "warning":
+		return slog.LevelWarn, true
+	case "error":
+		return slog.LevelError, true
+	}
+	return slog.LevelInfo, false
+}
+
+// Level returns LogLevel as a slog level; an invalid LogLevel reads as info.
+func (s *Settings) Level() slog.Level {
+	l, _ := parseLevel(s.LogLevel)
+	return l
+}
+
+// Database parses DatabaseURL; see [ParseDatabaseURL].
+func (s *Settings) Database() (DatabaseURL, error) {
+	return ParseDatabaseURL(s.DatabaseURL)
+}
+
+// settings lets Load find the Settings embedded in an application's struct:
+// the method is promoted through embedding.
+func (s *Settings) settings() *Settings { return s }
+
+// resolveDefaults fills the settings whose defaults depend on others.
+func (s *Settings) resolveDefaults() {
+	if s.ResetPasswordSecret == "" {
+		s.ResetPasswordSecret = s.JWTSecret
+	}
+	if s.VerificationSecret == "" {
+		s.VerificationSecret = s.JWTSecret
+	}
+}
+
+// List is a list setting such as ALLOWED_ORIGINS, parsed as the Python keylin
+// parses it: a JSON array (["https://a.io","https://b.io"]), a bracketed list
+// ([a, b]) or a plain comma-separated one (a,b). Surrounding brackets are
+// removed, quotes (' and ") and blanks are stripped from each item, and empty
+// items are dropped. A List is usable wherever a []string is.
+type List []string
+
+// EnvDecode implements envconfig.DecoderCtx. It never fails.
+func (l *List) EnvDecode(_ context.Context, v string) error {
+	*l = ParseList(v)
+	return nil
+}
+
+// ParseList parses v as [List] describes.
+func ParseList(v string) List {
+	v = strings.Trim(strings.TrimSpace(v), "[]")
+	var out List
+	for item := range strings.SplitSeq(v, ",") {
+		item = strings.Trim(item, " \t\r\n'\"")
+		if item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// Option configures [Load]. A bad option makes Load fail before it reads
+// anything.
+type Option interface {
+	apply(*loadConfig) error
+}
+
+type loadConfig struct {
+	lookuper envconfig.Lookuper
+	dotEnv   string
+}
+
+type optionFunc func(*loadConfig) error
+
+func (f optionFunc) apply(c *loadConfig) error { return f(c) }
+
+// WithLookuper makes Load read variables from l instead of the process
+// environment (the .env file still applies, below l). Primarily for tests:
+// envconfig.MapLookuper(map[string]string{...}).
+func WithLookuper(l envconfig.Lookuper) Option {
+	return optionFunc(func(c *loadConfig) error {
+		if l == nil {
+			return errors.New("config: WithLookuper: nil lookuper")
+		}
+		c.lookuper = l
+		return nil
+	})
+}
+
+// WithDotEnv makes Load read the .env file at path instead of ./.env; ""
+// reads none. A missing file is not an error.
+func WithDotEnv(path string) Option {
+	return optionFunc(func(c *loadConfig) error {
+		c.dotEnv = path
+		return nil
+	})
+}
+
+// Load reads settings from the environment and ./.env into target and
+// validates them. target is a *Settings, or a pointer to an application's
+// struct that embeds Settings (by value or by pointer) beside its own
+// `env`-tagged fields; a struct without Settings is filled but not validated.
+//
+// Load reports every invalid variable at once, by name, as a
+// [*ValidationError]: a value that does not parse (HASH_ITERATIONS=abc) and a
+// value that parses but is refused by Validate (JWT_SECRET=short) alike. When
+// target has a Validate() error method (Settings has one, and an application
+// embedding it may override it, calling Settings.Validate within), Load calls
+// it. Before validating, Load sets RESET_PASSWORD_SECRET and
+// VERIFICATION_SECRET to JWT_SECRET when they are unset.
+//
+// As with go-envconfig, a field already non-zero in target is kept: load
+// into a zero value.
+//
+// Settings embedded with a prefix (`env:",prefix=KEYLIN_"`) are read from
+// prefixed variables; parse errors name the prefixed variable, Validate's the
+// unprefixed one.
+//
+// Errors about the .env file name the file; they never quote its values.
+func Load(ctx context.Context, target any, opts ...Option) error {
+	c := loadConfig{lookuper: envconfig.OsLookuper(), dotEnv: ".env"}
+	for _, o := range opts {
+		if o == nil {
+			return errors.New("config: Load: nil Option")
+		}
+		if err := o.apply(&c); err != nil {
+			return err
+		}
+	}
+
+	l := c.lookuper
+	if c.dotEnv != "" {
+		dotenv, err := readDotEnv(c.dotEnv)
+		if err != nil {
+			return err
+		}
+		if len(dotenv) > 0 {
+			l = envconfig.MultiLookuper(l, envconfig.MapLookuper(dotenv))
+		}
+	}
+
+	var vars []*VarError
+	err := envconfig.ProcessWith(ctx, &envconfig.Config{
+		Target:   target,
+		Lookuper: l,
+		Mutators: []envconfig.Mutator{envconfig.MutatorFunc(
+			func(_ context.Context, key, resolvedKey, _, v string) (string, bool, error) {
+				nv, err := normalize(key, v)
+				if err != nil {
+					vars = append(vars, &VarError{resolvedKey, err})
+				}
+				return nv, false, nil
+			})},
+	})
+	if err != nil {
+		if len(vars) == 0 {
+			return fmt.Errorf("config: %w", err)
+		}
+		return errors.Join(asValidationError(vars), fmt.Errorf("config: %w", err))
+	}
+
+	if h, ok := target.(interface{ settings() *Settings }); ok {
+		h.settings().resolveDefaults()
+	}
+	var others []error
+	if v, ok := target.(interface{ Validate() error }); ok {
+		// A variable that did not parse was replaced by its default;
+		// Validate has nothing more to say about it.
+		for _, e := range splitErrors(v.Validate(), &others) {
+			if !hasVar(vars, e.Name) {
+				vars = append(vars, e)
+			}
+		}
+	}
+	// Report in Settings' order, whichever step found the error; an
+	// application's own variables come last.
+	slices.SortStableFunc(vars, func(a, b *VarError) int { return varOrder(a.Name) - varOrder(b.Name) })
+	if len(others) > 0 {
+		return errors.Join(append([]error{asValidationError(vars)}, others...)...)
+	}
+	return asValidationError(vars)
+}
+
+// splitErrors returns the *VarError values in err's tree of joined errors,
+// adding the errors that are not *VarError to others.
+func splitErrors(err error, others *[]error) []*VarError {
+	if err == nil {
+		return nil
+	}
+	if v, ok := err.(*VarError); ok {
+		return []*VarError{v}
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var vars []*VarError
+		for _, e := range j.Unwrap() {
+			vars = append(vars, splitErrors(e, others)...)
+		}
+		return vars
+	}
+	*others = append(*others, err)
+	return nil
+}
+
+func varOrder(name string) int {
+	if sv, ok := settingVars[name]; ok {
+		return sv.order
+	}
+	return len(settingVars)
+}
+
+func hasVar(vars []*VarError, name string) bool {
+	for _, v := range vars {
+		if v.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// settingVar is how Load reads one of Settings' variables.
+type settingVar struct {
+	def   string
+	typ   reflect.Type
+	order int // the field's position in Settings
+}
+
+// settingVars maps Settings' variable names to their defaults and types.
+var settingVars = func() map[string]settingVar {
+	t := reflect.TypeFor[Settings]()
+	m := make(map[string]settingVar, t.NumField())
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key, opts, _ := strings.Cut(f.Tag.Get("env"), ",")
+		def := ""
+		if _, d, ok := strings.Cut(opts, "default="); ok {
+			def = d
+		}
+		m[key] = settingVar{def: def, typ: f.Type, order: i}
+	}
+	return m
+}()
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// normalize turns the value of one of Settings' variables into a form
+// go-envconfig decodes: empty means the default, plain seconds become a
+// duration, pydantic's boolean words become true/false. A value that does not
+// parse yields an error and the default, so that decoding goes on and every
+// bad variable is reported. Other variables pass through unchanged.
+func normalize(key, v string) (string, error) {
+	sv, ok := settingVars[key]
+	if !ok {
+		return v, nil
+	}
+	if strings.TrimSpace(v) == "" {
+		return sv.def, nil
+	}
+	switch k := sv.typ.Kind(); {
+	case sv.typ == durationType:
+		s := strings.TrimSpace(v)
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+			if limit := int64(math.MaxInt64 / time.Second); n > limit || n < -limit {
+				return sv.def, fmt.Errorf("%q seconds is out of range", s)
+			}
+			return (time.Duration(n) * time.Second).String(), nil
+		}
+		if _, err := time.ParseDuration(s); err != nil {
+			return sv.def, fmt.Errorf(`must be a duration such as "1h" or "90s", or a number of seconds (got %q)`, s)
+		}
+		return s, nil
+	case k == reflect.Bool:
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "1", "t", "true", "y", "yes", "on":
+			return "true", nil
+		case "0", "f", "false", "n", "no", "off":
+			return "false", nil
+		}
+		return sv.def, fmt.Errorf("must be true or false (got %q)", v)
+	case k >= reflect.Uint && k <= reflect.Uint64:
+		n, err := strconv.ParseUint(strings.TrimSpace(v), 10, sv.typ.Bits())
+		if err != nil {
+			return sv.def, fmt.Errorf("must be a whole number from 0 to %d (got %q)", uint64(1)<<sv.typ.Bits()-1, v)
+		}
+		return strconv.FormatUint(n, 10), nil
+	case k >= reflect.Int && k <= reflect.Int64:
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, sv.typ.Bits())
+		if err != nil {
+			return sv.def, fmt.Errorf("must be a whole number (got %q)", v)
+		}
+		return strconv.FormatInt(n, 10), nil
+	}
+	return v, nil
+}
+
+// readDotEnv reads the .env file at path into a map; a missing file is an
+// empty map. Its errors name the file and, for syntax errors, the line, but
+// never quote the file: godotenv's own messages would show the values.
+func readDotEnv(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("config: reading %s: %w", path, err)
+	}
+	m, err := godotenv.UnmarshalBytes(b)
+	if err != nil {
+		return nil, fmt.Errorf("config: %s: %s", path, describeDotEnvError(b, err))
+	}
+	return m, nil
+}
+
+var (
+	unexpectedCharRE = regexp.MustCompile(`(?s)^unexpected character (".*?") in variable name near (".*")$`)
+	unterminatedRE   = regexp.MustCompile(`(?s)^unterminated quoted value (.*)$`)
+)
+
+// describeDotEnvError turns a godotenv parse error into a message with a line
+// number and without the file's content.
+func describeDotEnvError(src []byte, err error) string {
+	src = bytes.ReplaceAll(src, []byte("\r\n"), []byte("\n"))
+	lineOf := func(off int) int { return 1 + bytes.Count(src[:off], []byte("\n")) }
+	msg := err.Error()
+	if m := unexpectedCharRE.FindStringSubmatch(msg); m != nil {
+		char, _ := strconv.Unquote(m[1])
+		near, _ := strconv.Unquote(m[2])
+		where := ""
+		if off := len(src) - len(near); off >= 0 && near != "" && bytes.HasSuffix(src, []byte(near)) {
+			where = fmt.Sprintf("line %d: ", lineOf(off))
+		}
+		return fmt.Sprintf("%sunexpected character %q in a variable name (lines are NAME=value)", where, char)
+	}
+	if m := unterminatedRE.FindStringSubmatch(msg); m != nil {
+		where := ""
+		if off := bytes.LastIndex(src, []byte(m[1])); off >= 0 && m[1] != "" {
+			where = fmt.Sprintf("line %d: ", lineOf(off))
+		}
+		return where + "unterminated quoted value"
+	}
+	return "malformed .env file"
+}

@@ -1,0 +1,388 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+
+	"ariga.io/atlas/sql/migrate"
+	"ariga.io/atlas/sql/postgres"
+	"ariga.io/atlas/sql/schema"
+	"ariga.io/atlas/sql/sqlite"
+	"entgo.io/ent/dialect"
+)
+
+// Errors of the [Migrator].
+var (
+	// ErrDirChecksum: the migration directory does not match its atlas.sum
+	// (a file was added, edited or removed without re-hashing). Nothing is
+	// applied from such a directory.
+	ErrDirChecksum = errors.New("database: migration directory does not match atlas.sum")
+	// ErrLockTimeout: another migration run held the lock for longer than
+	// the lock timeout.
+	ErrLockTimeout = errors.New("database: timed out waiting for the migration lock")
+)
+
+// ApplyError reports a migration file that failed. Nothing of File was
+// applied (each file runs in one transaction); the database is left at the
+// last version that succeeded.
+type ApplyError struct {
+	File      string // file name, e.g. 20260101000000_init.sql
+	Statement string // the statement that failed, when known
+	Current   string // version the database is left at ("" for none)
+	Err       error
+}
+
+func (e *ApplyError) Error() string {
+	at := e.Current
+	if at == "" {
+		at = "none (empty)"
+	}
+	if e.Statement != "" {
+		return fmt.Sprintf("database: migration %s failed at statement %q: %v (database left at version %s)", e.File, e.Statement, e.Err, at)
+	}
+	return fmt.Sprintf("database: migration %s failed: %v (database left at version %s)", e.File, e.Err, at)
+}
+
+func (e *ApplyError) Unwrap() error { return e.Err }
+
+// AppliedFile is one migration file applied by [Migrator.Apply].
+type AppliedFile struct {
+	Version    string
+	Name       string
+	Statements int
+	Duration   time.Duration
+}
+
+// ApplyResult tells what [Migrator.Apply] did.
+type ApplyResult struct {
+	// Applied lists the files applied by this run, in order; empty when the
+	// database was up to date.
+	Applied []AppliedFile
+	// Current is the version the database is at after the run.
+	Current string
+}
+
+// Status is the state of a database against a migration directory.
+type Status struct {
+	// Current is the last applied version, "" when none is.
+	Current string
+	// Applied lists the applied versions in order.
+	Applied []string
+	// Pending lists the files not applied yet, in order.
+	Pending []string
+	// Problems lists what makes the database disagree with the directory
+	// other than pending files: files edited after they were applied,
+	// applied versions whose file is gone, failed or partial revisions.
+	Problems []string
+}
+
+// InSync reports whether the database is at the directory's last version
+// with no problems.
+func (s *Status) InSync() bool { return len(s.Pending) == 0 && len(s.Problems) == 0 }
+
+// MigratorOption configures a [Migrator]; a bad option fails NewMigrator.
+type MigratorOption interface {
+	apply(*Migrator) error
+}
+
+type migratorOptionFunc func(*Migrator) error
+
+func (f migratorOptionFunc) apply(m *Migrator) error { return f(m) }
+
+// WithBaseline starts migration history on a database that already has a
+// schema (for example one created by the Python keylin): the given version
+// is recorded as applied without running it, and later files are applied.
+func WithBaseline(version string) MigratorOption {
+	return migratorOptionFunc(func(m *Migrator) error {
+		if version == "" {
+			return errors.New("database: empty baseline version")
+		}
+		m.baseline = version
+		return nil
+	})
+}
+
+// WithLockTimeout bounds how long Apply waits for another run's lock on
+// PostgreSQL (default 1 minute).
+func WithLockTimeout(d time.Duration) MigratorOption {
+	return migratorOptionFunc(func(m *Migrator) error {
+		if d <= 0 {
+			return fmt.Errorf("database: lock timeout must be positive, got %v", d)
+		}
+		m.lockTimeout = d
+		return nil
+	})
+}
+
+// WithOperatorVersion sets what is recorded as the operator in the
+// revisions table (default "keylin").
+func WithOperatorVersion(v string) MigratorOption {
+	return migratorOptionFunc(func(m *Migrator) error {
+		m.operator = v
+		return nil
+	})
+}
+
+// Migrator applies an Atlas-format migration directory to a database,
+// recording each applied file in atlas_schema_revisions exactly as the Atlas
+// CLI does.
+type Migrator struct {
+	db          *DB
+	dir         migrate.Dir
+	baseline    string
+	lockTimeout time.Duration
+	operator    string
+}
+
+// NewMigrator returns a Migrator applying dir to db.
+func NewMigrator(db *DB, dir migrate.Dir, opts ...MigratorOption) (*Migrator, error) {
+	if db == nil || dir == nil {
+		return nil, errors.New("database: NewMigrator needs a database and a directory")
+	}
+	m := &Migrator{db: db, dir: dir, lockTimeout: time.Minute, operator: "keylin"}
+	for _, o := range opts {
+		if err := o.apply(m); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// DialectDir is the name of a dialect's migration directory: "postgres" or
+// "sqlite".
+func DialectDir(entDialect string) string {
+	if entDialect == dialect.SQLite {
+		return "sqlite"
+	}
+	return entDialect
+}
+
+// DirFS reads the migration directory at dir of fsys (for example an
+// embed.FS) into memory.
+func DirFS(fsys fs.FS, dir string) (migrate.Dir, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("database: read migration directory %s: %w", dir, err)
+	}
+	mem := &migrate.MemDir{}
+	mem.SetPath(dir)
+	for _, e := range entries {
+		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".sql") || e.Name() == migrate.HashFileName) {
+			continue
+		}
+		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("database: read migration %s: %w", e.Name(), err)
+		}
+		if err := mem.WriteFile(e.Name(), b); err != nil {
+			return nil, err
+		}
+	}
+	return mem, nil
+}
+
+// Apply applies every pending file, each in its own transaction, and
+// returns what it applied. A second run applies nothing. On PostgreSQL an
+// advisory lock makes concurrent runs wait for each other; on SQLite each
+// file's transaction takes the write lock first (BEGIN IMMEDIATE) and
+// re-reads the history, so no file is applied twice.
+func (m *Migrator) Apply(ctx context.Context) (*ApplyResult, error) {
+	if err := migrate.Validate(m.dir); err != nil {
+		return nil, dirError(err)
+	}
+	unlock, err := m.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := (&revisions{conn: m.db.DB, dialect: m.db.Dialect}).init(ctx); err != nil {
+		return nil, err
+	}
+	res := &ApplyResult{}
+	if st, err := m.Status(ctx); err == nil {
+		res.Current = st.Current
+	}
+	for {
+		f, n, took, done, err := m.applyNext(ctx)
+		if err != nil {
+			var ae *ApplyError
+			if errors.As(err, &ae) {
+				ae.Current = res.Current
+			}
+			return res, err
+		}
+		if done {
+			if st, err := m.Status(ctx); err == nil {
+				res.Current = st.Current
+			}
+			return res, nil
+		}
+		res.Applied = append(res.Applied, AppliedFile{Version: f.Version(), Name: f.Name(), Statements: n, Duration: took})
+		res.Current = f.Version()
+	}
+}
+
+// applyNext applies the first pending file in a transaction of its own.
+func (m *Migrator) applyNext(ctx context.Context) (f migrate.File, stmts int, took time.Duration, done bool, err error) {
+	tx, err := m.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, 0, 0, false, fmt.Errorf("database: begin migration transaction: %w", err)
+	}
+	defer func() {
+		if err != nil || done {
+			tx.Rollback()
+		}
+	}()
+	drv, err := openAtlas(m.db.Dialect, tx)
+	if err != nil {
+		return nil, 0, 0, false, err
+	}
+	opts := []migrate.ExecutorOption{migrate.WithOperatorVersion(m.operator)}
+	if m.baseline != "" {
+		opts = append(opts, migrate.WithBaselineVersion(m.baseline))
+	}
+	ex, err := migrate.NewExecutor(drv, m.dir, &revisions{conn: tx, dialect: m.db.Dialect}, opts...)
+	if err != nil {
+		return nil, 0, 0, false, err
+	}
+	pending, err := ex.Pending(ctx)
+	switch {
+	case errors.Is(err, migrate.ErrNoPendingFiles):
+		// A baseline revision may have been written: keep it.
+		if err := tx.Commit(); err != nil {
+			return nil, 0, 0, false, fmt.Errorf("database: commit: %w", err)
+		}
+		return nil, 0, 0, true, nil
+	case err != nil:
+		return nil, 0, 0, false, dirError(err)
+	}
+	f = pending[0]
+	start := time.Now()
+	if err := ex.Execute(ctx, f); err != nil {
+		ae := &ApplyError{File: f.Name(), Err: err}
+		var se *migrate.StmtExecError
+		if errors.As(err, &se) {
+			ae.Statement, ae.Err = se.Stmt.Text, se.Err
+		}
+		return nil, 0, 0, false, ae
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, 0, 0, false, &ApplyError{File: f.Name(), Err: fmt.Errorf("commit: %w", err)}
+	}
+	st, _ := f.StmtDecls()
+	return f, len(st), time.Since(start), false, nil
+}
+
+// Status compares the database with the directory. It changes nothing, not
+// even creating the revisions table.
+func (m *Migrator) Status(ctx context.Context) (*Status, error) {
+	if err := migrate.Validate(m.dir); err != nil {
+		return nil, dirError(err)
+	}
+	files, err := m.dir.Files()
+	if err != nil {
+		return nil, fmt.Errorf("database: read migration directory: %w", err)
+	}
+	files = migrate.SkipCheckpointFiles(files)
+	sums, err := m.dir.Checksum()
+	if err != nil {
+		return nil, dirError(err)
+	}
+	rr := &revisions{conn: m.db.DB, dialect: m.db.Dialect}
+	var revs []*migrate.Revision
+	if ok, err := rr.exists(ctx); err != nil {
+		return nil, err
+	} else if ok {
+		if revs, err = rr.ReadRevisions(ctx); err != nil {
+			return nil, fmt.Errorf("database: read %s: %w", RevisionsTable, err)
+		}
+	}
+	st := &Status{}
+	applied := make(map[string]*migrate.Revision, len(revs))
+	for _, r := range revs {
+		applied[r.Version] = r
+		st.Applied = append(st.Applied, r.Version)
+		st.Current = r.Version
+		switch {
+		case r.Error != "":
+			st.Problems = append(st.Problems, fmt.Sprintf("version %s failed: %s", r.Version, r.Error))
+		case r.Applied != r.Total:
+			st.Problems = append(st.Problems, fmt.Sprintf("version %s is partially applied (%d of %d statements)", r.Version, r.Applied, r.Total))
+		}
+	}
+	byVersion := make(map[string]bool, len(files))
+	for _, f := range files {
+		byVersion[f.Version()] = true
+		r, ok := applied[f.Version()]
+		switch {
+		case !ok && (st.Current == "" || f.Version() > st.Current):
+			st.Pending = append(st.Pending, f.Name())
+		case !ok:
+			st.Problems = append(st.Problems, fmt.Sprintf("%s is older than the current version %s but was never applied", f.Name(), st.Current))
+		case r.Type&migrate.RevisionTypeExecute != 0 && r.Hash != "":
+			if sum, err := sums.SumByName(f.Name()); err == nil && sum != r.Hash {
+				st.Problems = append(st.Problems, fmt.Sprintf("%s was edited after it was applied", f.Name()))
+			}
+		}
+	}
+	for _, r := range revs {
+		if !byVersion[r.Version] {
+			st.Problems = append(st.Problems, fmt.Sprintf("version %s is applied but has no file in the directory", r.Version))
+		}
+	}
+	return st, nil
+}
+
+// lock takes PostgreSQL's advisory lock for the whole run. SQLite relies on
+// BEGIN IMMEDIATE per file instead.
+func (m *Migrator) lock(ctx context.Context) (func(), error) {
+	if m.db.Dialect != dialect.Postgres {
+		return func() {}, nil
+	}
+	drv, err := postgres.Open(m.db.DB)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	unlock, err := drv.(schema.Locker).Lock(ctx, "keylin_migrate", m.lockTimeout)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %v", ErrLockTimeout, err)
+	}
+	return func() { _ = unlock() }, nil
+}
+
+func openAtlas(d string, conn schema.ExecQuerier) (migrate.Driver, error) {
+	var (
+		drv migrate.Driver
+		err error
+	)
+	switch d {
+	case dialect.Postgres:
+		drv, err = postgres.Open(conn)
+	case dialect.SQLite:
+		drv, err = sqlite.Open(conn)
+	default:
+		return nil, fmt.Errorf("database: no migration driver for %q", d)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("database: open migration driver: %w", err)
+	}
+	return drv, nil
+}
+
+func dirError(err error) error {
+	if errors.Is(err, migrate.ErrChecksumMismatch) || errors.Is(err, migrate.ErrChecksumNotFound) {
+		return fmt.Errorf("%w: %v; if the change is intended, re-hash the directory (make migrate-hash)", ErrDirChecksum, err)
+	}
+	return fmt.Errorf("database: %w", err)
+}
+
+var _ = sql.ErrNoRows

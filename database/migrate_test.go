@@ -1,0 +1,407 @@
+package database_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"ariga.io/atlas/sql/migrate"
+	"entgo.io/ent/dialect"
+	"github.com/google/uuid"
+
+	"github.com/keylin/keylin/database"
+	entmigrate "github.com/keylin/keylin/ent/migrate"
+	"github.com/keylin/keylin/ent/migrate/migrations"
+	"github.com/keylin/keylin/internal/dbtest"
+)
+
+func embedded(t *testing.T, d string) migrate.Dir {
+	t.Helper()
+	dir, err := database.DirFS(migrations.FS, database.DialectDir(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func newMigrator(t *testing.T, db *database.DB, dir migrate.Dir, opts ...database.MigratorOption) *database.Migrator {
+	t.Helper()
+	m, err := database.NewMigrator(db, dir, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// copyDir copies the embedded directory of a dialect into memory, plus
+// extra files, and re-hashes it.
+func copyDir(t *testing.T, d string, extra map[string]string) *migrate.MemDir {
+	t.Helper()
+	src := embedded(t, d)
+	files, err := src.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := &migrate.MemDir{}
+	for _, f := range files {
+		if err := dst.WriteFile(f.Name(), f.Bytes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, body := range extra {
+		if err := dst.WriteFile(name, []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := dst.Checksum()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate.WriteSumFile(dst, sum); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func tables(t *testing.T, db *database.DB) []string {
+	t.Helper()
+	q := `SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name`
+	if db.Dialect == dialect.Postgres {
+		q = `SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema IN ('public','atlas_schema_revisions') ORDER BY 1`
+	}
+	rows, err := db.QueryContext(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func TestApplyIsIdempotent(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d string) {
+		ctx := context.Background()
+		db := dbtest.Empty(t, d)
+		m := newMigrator(t, db, embedded(t, d))
+		st, err := m.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Current != "" || len(st.Pending) == 0 || st.InSync() {
+			t.Fatalf("fresh database status = %+v", st)
+		}
+		res, err := m.Apply(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Applied) != len(st.Pending) || res.Current == "" {
+			t.Fatalf("first apply = %+v, pending were %v", res, st.Pending)
+		}
+		again, err := m.Apply(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(again.Applied) != 0 || again.Current != res.Current {
+			t.Fatalf("second apply = %+v, want nothing applied at %s", again, res.Current)
+		}
+		st, err = m.Status(ctx)
+		if err != nil || !st.InSync() || st.Current != res.Current {
+			t.Fatalf("status after apply = %+v, %v", st, err)
+		}
+		got := strings.Join(tables(t, db), ",")
+		for _, want := range []string{"users", "revoked_tokens", "atlas_schema_revisions"} {
+			if !strings.Contains(got, want) {
+				t.Fatalf("tables = %s, missing %s", got, want)
+			}
+		}
+	})
+}
+
+// TestRevisionsTableLayout checks the revisions table has the Atlas CLI's
+// columns and location, and the row the CLI would write.
+func TestRevisionsTableLayout(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d string) {
+		ctx := context.Background()
+		db := dbtest.Migrated(t, d)
+		table := "atlas_schema_revisions"
+		if d == dialect.Postgres {
+			table = `"atlas_schema_revisions"."atlas_schema_revisions"`
+		}
+		var (
+			version, desc, hash, op string
+			typ, applied, total     int
+		)
+		row := db.QueryRowContext(ctx, `SELECT version, description, type, applied, total, hash, operator_version FROM `+table)
+		if err := row.Scan(&version, &desc, &typ, &applied, &total, &hash, &op); err != nil {
+			t.Fatal(err)
+		}
+		files, _ := embedded(t, d).Files()
+		if version != files[0].Version() || desc != "init" || typ != int(migrate.RevisionTypeExecute) || applied != total || total == 0 || !strings.HasPrefix(hash, "") || hash == "" {
+			t.Fatalf("revision = %s %s type %d applied %d/%d hash %q", version, desc, typ, applied, total, hash)
+		}
+		sums, _ := embedded(t, d).Checksum()
+		if want, _ := sums.SumByName(files[0].Name()); want != hash {
+			t.Fatalf("hash %q, want the atlas.sum entry %q", hash, want)
+		}
+		if d == dialect.Postgres {
+			var n int
+			err := db.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_schema='atlas_schema_revisions' AND table_name='atlas_schema_revisions'`).Scan(&n)
+			if err != nil || n != 12 {
+				t.Fatalf("revisions table has %d columns (%v), the CLI's has 12", n, err)
+			}
+		}
+	})
+}
+
+func TestTamperedDirectoryRefused(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d string) {
+		ctx := context.Background()
+		db := dbtest.Empty(t, d)
+		dir := copyDir(t, d, nil)
+		files, _ := dir.Files()
+		// Edit the first migration without re-hashing.
+		if err := dir.WriteFile(files[0].Name(), append(files[0].Bytes(), []byte("\n-- sneaky edit\n")...)); err != nil {
+			t.Fatal(err)
+		}
+		m := newMigrator(t, db, dir)
+		_, err := m.Apply(ctx)
+		if !errors.Is(err, database.ErrDirChecksum) {
+			t.Fatalf("err = %v, want ErrDirChecksum", err)
+		}
+		if !strings.Contains(err.Error(), "atlas.sum") {
+			t.Fatalf("error does not say what is wrong: %v", err)
+		}
+		if got := tables(t, db); len(got) != 0 {
+			t.Fatalf("a tampered directory changed the database: %v", got)
+		}
+	})
+}
+
+// TestFailingStatement: a failing statement is reported with file and
+// statement, and the database stays at the last good version: nothing of
+// the failing file remains.
+func TestFailingStatement(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d string) {
+		ctx := context.Background()
+		db := dbtest.Empty(t, d)
+		m := newMigrator(t, db, embedded(t, d))
+		first, err := m.Apply(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := copyDir(t, d, map[string]string{
+			"29990101000000_broken.sql": "CREATE TABLE good_part (id integer);\nINSERT INTO no_such_table VALUES (1);\n",
+		})
+		_, err = newMigrator(t, db, bad).Apply(ctx)
+		var ae *database.ApplyError
+		if !errors.As(err, &ae) {
+			t.Fatalf("err = %v, want *ApplyError", err)
+		}
+		if ae.File != "29990101000000_broken.sql" || !strings.Contains(ae.Statement, "no_such_table") || ae.Current != first.Current {
+			t.Fatalf("ApplyError = %+v", ae)
+		}
+		for _, want := range []string{"29990101000000_broken.sql", "no_such_table", first.Current} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not name %q", err, want)
+			}
+		}
+		for _, tb := range tables(t, db) {
+			if strings.HasSuffix(tb, "good_part") {
+				t.Fatal("the failing file was partly applied")
+			}
+		}
+		st, err := newMigrator(t, db, bad).Status(ctx)
+		if err != nil || st.Current != first.Current || len(st.Pending) != 1 {
+			t.Fatalf("status = %+v, %v", st, err)
+		}
+	})
+}
+
+// TestUpgradeKeepsData: a database at the older version, with rows, is
+// upgraded by a second migration with every row intact.
+func TestUpgradeKeepsData(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d string) {
+		ctx := context.Background()
+		db := dbtest.Migrated(t, d)
+		ph := func(n int) string {
+			if d == dialect.Postgres {
+				return fmt.Sprintf("$%d", n)
+			}
+			return "?"
+		}
+		want := map[string]string{}
+		for i := range 25 {
+			id, email := uuid.New(), fmt.Sprintf("User%02d@Example.com", i)
+			want[id.String()] = email
+			if _, err := db.ExecContext(ctx, `INSERT INTO users (id, email, hashed_password) VALUES (`+ph(1)+`, `+ph(2)+`, 'x')`, id, email); err != nil {
+				t.Fatalf("insert with only the seed's columns: %v", err)
+			}
+		}
+		upgrade := "ALTER TABLE users ADD COLUMN nickname varchar(40) NULL;\nCREATE INDEX users_nickname ON users (nickname);\n"
+		if d == dialect.SQLite {
+			upgrade = "ALTER TABLE `users` ADD COLUMN `nickname` text NULL;\nCREATE INDEX `users_nickname` ON `users` (`nickname`);\n"
+		}
+		res, err := newMigrator(t, db, copyDir(t, d, map[string]string{"29990101000000_add_nickname.sql": upgrade})).Apply(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Applied) != 1 || res.Current != "29990101000000" {
+			t.Fatalf("apply = %+v", res)
+		}
+		rows, err := db.QueryContext(ctx, `SELECT id, email, is_active, is_superuser, is_verified, nickname FROM users`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got := map[string]string{}
+		for rows.Next() {
+			var (
+				id, email         string
+				act, super, verif bool
+				nick              *string
+			)
+			if err := rows.Scan(&id, &email, &act, &super, &verif, &nick); err != nil {
+				t.Fatal(err)
+			}
+			if !act || super || verif || nick != nil {
+				t.Fatalf("row %s lost its defaults: %v %v %v %v", id, act, super, verif, nick)
+			}
+			got[id] = email
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d rows after upgrade, want %d", len(got), len(want))
+		}
+		for id, email := range want {
+			if got[id] != email {
+				t.Fatalf("row %s: email %q, want %q", id, got[id], email)
+			}
+		}
+	})
+}
+
+// TestConcurrentApply: two runs at once never apply a file twice.
+func TestConcurrentApply(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d string) {
+		ctx := context.Background()
+		db := dbtest.Empty(t, d)
+		// A second pool on the same database: another keylin process.
+		other, err := database.OpenURL(ctx, db.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		var (
+			wg      sync.WaitGroup
+			results = make([]*database.ApplyResult, 2)
+			errs    = make([]error, 2)
+		)
+		for i, conn := range []*database.DB{db, other} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i], errs[i] = newMigrator(t, conn, embedded(t, d)).Apply(ctx)
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		files, _ := embedded(t, d).Files()
+		if n := len(results[0].Applied) + len(results[1].Applied); n != len(files) {
+			t.Fatalf("files applied %d times in total, want %d (once each)", n, len(files))
+		}
+	})
+}
+
+// TestNoDrift: replaying the committed directory yields exactly the schema
+// ent would create, on both dialects.
+func TestNoDrift(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d string) {
+		ctx := context.Background()
+		var dev *database.DB
+		if d == dialect.SQLite {
+			var err error
+			if dev, err = database.Open(ctx, "sqlite://:memory:"); err != nil {
+				t.Fatal(err)
+			}
+			defer dev.Close()
+		} else {
+			dev = dbtest.Empty(t, d)
+		}
+		stmts, err := database.Drift(ctx, dev, embedded(t, d), entmigrate.Tables)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stmts) > 0 {
+			t.Fatalf("the migration directory drifted from the ent schema; missing:\n%s", strings.Join(stmts, "\n"))
+		}
+		t.Run("DetectsDrift", func(t *testing.T) {
+			// A directory without the last file must show drift.
+			files, _ := embedded(t, d).Files()
+			partial := &migrate.MemDir{}
+			sum, _ := partial.Checksum()
+			_ = migrate.WriteSumFile(partial, sum)
+			stmts, err := database.Drift(ctx, dev, partial, entmigrate.Tables)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(files) > 0 && len(stmts) == 0 {
+				t.Fatal("an empty directory showed no drift")
+			}
+		})
+	})
+}
+
+// TestCaseInsensitiveUniqueEmail: the database itself refuses a second
+// row whose email differs only in case, as a Python service would insert.
+func TestCaseInsensitiveUniqueEmail(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d string) {
+		ctx := context.Background()
+		db := dbtest.Migrated(t, d)
+		ins := `INSERT INTO users (id, email, hashed_password) VALUES ('%s', '%s', 'x')`
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(ins, uuid.New(), "A@x.io")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(ins, uuid.New(), "a@X.IO")); err == nil {
+			t.Fatal("the database accepted a@X.IO next to A@x.io")
+		}
+	})
+}
+
+func TestMigrateDirFromDisk(t *testing.T) {
+	// DirFS over a directory on disk, as --dialect-dir uses, with atlas.sum.
+	tmp := t.TempDir()
+	src := embedded(t, dialect.SQLite)
+	files, _ := src.Files()
+	for _, f := range files {
+		if err := os.WriteFile(filepath.Join(tmp, f.Name()), f.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, _ := src.Checksum()
+	b, _ := sum.MarshalText()
+	if err := os.WriteFile(filepath.Join(tmp, migrate.HashFileName), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := database.DirFS(os.DirFS(tmp), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := migrate.Validate(dir); err != nil {
+		t.Fatal(err)
+	}
+}

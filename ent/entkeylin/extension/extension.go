@@ -1,0 +1,58 @@
+// Package extension is keylin's entc extension. Added to an ent package's
+// code generation, it writes the glue keylin's authn and httpapi packages
+// need over that package's own client: the authn.Store implementation and
+// OpenURL, which turns a DATABASE_URL into a ready client.
+//
+//	// ent/entc.go
+//	err := entc.Generate("./schema", &gen.Config{...}, entc.Extensions(extension.New()))
+//
+// The schema must have a User entity built on entkeylin.UserMixin and a
+// RevokedToken entity built on entkeylin.RevokedTokenMixin.
+package extension
+
+import (
+	"embed"
+	"fmt"
+
+	"entgo.io/ent/entc"
+	"entgo.io/ent/entc/gen"
+)
+
+//go:embed template/*.tmpl
+var templates embed.FS
+
+// Extension generates keylin's glue. Create it with [New].
+type Extension struct {
+	entc.DefaultExtension
+}
+
+// New returns keylin's extension.
+func New() *Extension { return &Extension{} }
+
+// Templates adds keylin's templates to the generation.
+func (*Extension) Templates() []*gen.Template {
+	return []*gen.Template{
+		gen.MustParse(gen.NewTemplate("keylin").ParseFS(templates, "template/*.tmpl")),
+	}
+}
+
+// Hooks check the schema has what keylin needs before generating.
+func (*Extension) Hooks() []gen.Hook {
+	return []gen.Hook{func(next gen.Generator) gen.Generator {
+		return gen.GenerateFunc(func(g *gen.Graph) error {
+			for _, want := range []string{"User", "RevokedToken"} {
+				found := false
+				for _, n := range g.Nodes {
+					found = found || n.Name == want
+				}
+				if !found {
+					return fmt.Errorf("keylin extension: the schema needs a %s entity (see entkeylin.UserMixin and entkeylin.RevokedTokenMixin)", want)
+				}
+			}
+			return next.Generate(g)
+		})
+	}}
+}
+
+// Features are the ent features keylin's generated code relies on.
+var Features = []gen.Feature{gen.FeatureVersionedMigration, gen.FeatureModifier, gen.FeatureUpsert}
