@@ -51,6 +51,7 @@ func commands() *command {
 		summary: "keylin: users and authentication, schema-first",
 		subs: []*command{
 			migrateCommand(),
+			usersCommand(),
 			versionCommand(),
 		},
 	}
