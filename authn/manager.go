@@ -385,18 +385,17 @@ func (m *Manager) Verify(ctx context.Context, token string) (*User, error) {
 
 // ForgotPassword issues a reset token for the user with that email and
 // hands it to the AfterForgotPassword hook. Unknown and inactive users are
-// silently skipped. The token carries a fingerprint of the current password
+// silently skipped, after the same hashing work a known user costs. The token carries a fingerprint of the current password
 // hash, so it dies when the password changes: it can be used once.
 func (m *Manager) ForgotPassword(ctx context.Context, email string) error {
 	u, err := m.store.GetUserByEmail(ctx, email)
-	if errors.Is(err, ErrUserNotFound) {
-		return nil
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrUserNotFound) {
 		return err
 	}
-	if !u.IsActive {
-		return nil
+	if err != nil || !u.IsActive {
+		// Spend the fingerprint's hashing work anyway, so the answer's
+		// timing does not tell whether the account exists.
+		return m.hasher.VerifyDummy(ctx, email)
 	}
 	fgpt, err := m.hasher.Hash(ctx, u.HashedPassword)
 	if err != nil {

@@ -11,6 +11,7 @@ package entkeylin
 import (
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
@@ -63,7 +64,7 @@ func (UserMixin) Fields() []ent.Field {
 			Sensitive().
 			Comment("PHC argon2id or bcrypt hash; never serialised."),
 		field.String("full_name").
-			MaxLen(MaxFullNameLength).
+			Validate(maxRunes(MaxFullNameLength)).
 			SchemaType(varchar(MaxFullNameLength)).
 			Optional().
 			Nillable(),
@@ -149,3 +150,14 @@ func varchar(n int) map[string]string {
 // nowDefault is a database-level default of "now" for timestamp columns, so
 // that services which do not know the column can insert rows.
 var nowDefault = entsql.DefaultExpr("CURRENT_TIMESTAMP")
+
+// maxRunes limits a string to n characters, as a varchar(n) column counts
+// them (ent's MaxLen counts bytes).
+func maxRunes(n int) func(string) error {
+	return func(s string) error {
+		if utf8.RuneCountInString(s) > n {
+			return fmt.Errorf("longer than %d characters", n)
+		}
+		return nil
+	}
+}

@@ -38,7 +38,7 @@ var (
 		{Name: "id", Type: field.TypeUUID},
 		{Name: "email", Type: field.TypeString, Size: 320, SchemaType: map[string]string{"postgres": "varchar(320)"}},
 		{Name: "hashed_password", Type: field.TypeString, Size: 1024, SchemaType: map[string]string{"postgres": "varchar(1024)"}},
-		{Name: "full_name", Type: field.TypeString, Nullable: true, Size: 255, SchemaType: map[string]string{"postgres": "varchar(255)"}},
+		{Name: "full_name", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"postgres": "varchar(255)"}},
 		{Name: "is_active", Type: field.TypeBool, Default: true},
 		{Name: "is_superuser", Type: field.TypeBool, Default: false},
 		{Name: "is_verified", Type: field.TypeBool, Default: false},
