@@ -14,8 +14,12 @@ help: ## list the targets
 build: ## build bin/keylin
 	$(GO) build -o bin/keylin ./cmd/keylin
 
-run: build ## apply migrations to the embedded default database (keylin.db)
-	./bin/keylin migrate apply
+run: build ## serve on the embedded default database (keylin.db); writes a dev JWT_SECRET to .env if none
+	@if [ -z "$$JWT_SECRET" ] && ! grep -qs '^JWT_SECRET=' .env; then \
+		echo "warning: no JWT_SECRET set: writing a random development secret to .env (git-ignored); never use it in production" >&2; \
+		printf 'JWT_SECRET=%s\n' "$$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')" >> .env; \
+	fi
+	./bin/keylin serve $(ARGS)
 
 test: ## run every test on SQLite and PostgreSQL, with the race detector
 	$(GO) test -race -count=1 ./...

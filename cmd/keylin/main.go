@@ -52,6 +52,7 @@ func commands() *command {
 		subs: []*command{
 			migrateCommand(),
 			usersCommand(),
+			serveCommand(),
 			versionCommand(),
 		},
 	}

@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keylin/keylin/internal/dbtest"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type served struct {
+	base   string
+	logs   *syncBuffer
+	mail   string
+	cancel context.CancelFunc
+	done   chan int
+}
+
+// startServe runs `keylin serve` in-process on a free port.
+func startServe(t *testing.T, dbURL string, args ...string) *served {
+	t.Helper()
+	cheapEnv(t, dbURL)
+	mailFile := filepath.Join(t.TempDir(), "mail.jsonl")
+	t.Setenv("MAIL_URL", "file:"+mailFile)
+	addrc := make(chan string, 1)
+	onListen = func(a string) { addrc <- a }
+	t.Cleanup(func() { onListen = func(string) {} })
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...), strings.NewReader(""), io.Discard, logs)
+	}()
+	select {
+	case a := <-addrc:
+		s := &served{base: "http://" + a, logs: logs, mail: mailFile, cancel: cancel, done: done}
+		t.Cleanup(func() { s.stop(t) })
+		return s
+	case code := <-done:
+		cancel()
+		t.Fatalf("serve exited %d: %s", code, logs.String())
+	case <-time.After(30 * time.Second):
+		cancel()
+		t.Fatalf("serve did not start: %s", logs.String())
+	}
+	return nil
+}
+
+func (s *served) stop(t *testing.T) {
+	t.Helper()
+	s.cancel()
+	select {
+	case code := <-s.done:
+		if code != 0 {
+			t.Errorf("serve exited %d: %s", code, s.logs.String())
+		}
+		s.done <- code
+	case <-time.After(30 * time.Second):
+		t.Error("serve did not stop")
+	}
+}
+
+func do(t *testing.T, method, u, ctype, body string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+// lastMail returns the last message of a kind from the file transport.
+func lastMail(t *testing.T, path, kind string) map[string]any {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var last map[string]any
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var m map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			t.Fatalf("mail line %q: %v", sc.Text(), err)
+		}
+		if m["kind"] == kind {
+			last = m
+		}
+	}
+	if last == nil {
+		t.Fatalf("no %s mail in %s", kind, path)
+	}
+	return last
+}
+
+func TestServe(t *testing.T) {
+	pg := dbtest.Migrated(t, "postgres")
+	pgURL, _ := url.Parse(pg.URL.DSN)
+	for name, dbURL := range map[string]string{
+		"sqlite":   "sqlite:///" + filepath.Join(t.TempDir(), "serve.db"), // migrated at start-up
+		"postgres": pgURL.String(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := startServe(t, dbURL)
+			resp, body := do(t, "GET", s.base+"/healthz", "", "")
+			if resp.StatusCode != 200 || !strings.Contains(body, "ok") {
+				t.Fatalf("healthz: %d %s", resp.StatusCode, body)
+			}
+			resp, _ = do(t, "GET", s.base+"/readyz", "", "")
+			if resp.StatusCode != 200 {
+				t.Fatalf("readyz: %d", resp.StatusCode)
+			}
+			resp, body = do(t, "GET", s.base+"/no/such/route", "", "")
+			if resp.StatusCode != 404 || strings.TrimSpace(body) != `{"detail":"Not Found"}` || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+				t.Fatalf("unknown route: %d %s", resp.StatusCode, body)
+			}
+			resp, body = do(t, "PUT", s.base+"/auth/register", "application/json", "{}")
+			if resp.StatusCode != 405 || strings.TrimSpace(body) != `{"detail":"Method Not Allowed"}` {
+				t.Fatalf("wrong method: %d %s", resp.StatusCode, body)
+			}
+			if resp.Header.Get("X-Content-Type-Options") != "nosniff" || resp.Header.Get("X-Frame-Options") != "DENY" {
+				t.Fatalf("security headers missing: %v", resp.Header)
+			}
+			const pw = "serve test passphrase"
+			resp, body = do(t, "POST", s.base+"/auth/register", "application/json", `{"email":"Sam@Example.com","password":"`+pw+`"}`)
+			if resp.StatusCode != 201 {
+				t.Fatalf("register: %d %s", resp.StatusCode, body)
+			}
+			resp, _ = do(t, "POST", s.base+"/auth/forgot-password", "application/json", `{"email":"sam@example.com"}`)
+			if resp.StatusCode != 202 {
+				t.Fatalf("forgot: %d", resp.StatusCode)
+			}
+			m := lastMail(t, s.mail, "reset")
+			tok, _ := m["token"].(string)
+			if tok == "" || !strings.Contains(m["link"].(string), url.QueryEscape(tok)) || m["email"] != "Sam@example.com" {
+				t.Fatalf("reset mail: %v", m)
+			}
+			resp, body = do(t, "POST", s.base+"/auth/reset-password", "application/json", `{"token":"`+tok+`","password":"a new serve passphrase"}`)
+			if resp.StatusCode != 200 {
+				t.Fatalf("reset: %d %s", resp.StatusCode, body)
+			}
+			resp, body = do(t, "POST", s.base+"/auth/jwt/login", "application/x-www-form-urlencoded",
+				url.Values{"username": {"SAM@example.com"}, "password": {"a new serve passphrase"}}.Encode(),
+				"X-Forwarded-For", "203.0.113.9")
+			if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" {
+				t.Fatalf("login: %d %s", resp.StatusCode, body)
+			}
+			var lr struct {
+				AccessToken string `json:"access_token"`
+			}
+			_ = json.Unmarshal([]byte(body), &lr)
+			resp, body = do(t, "GET", s.base+"/users/me", "", "", "Authorization", "Bearer "+lr.AccessToken)
+			if resp.StatusCode != 200 || !strings.Contains(body, `"email":"Sam@example.com"`) {
+				t.Fatalf("me: %d %s", resp.StatusCode, body)
+			}
+			logs := s.logs.String()
+			for _, secret := range []string{pw, "a new serve passphrase", tok, lr.AccessToken, "argon2id"} {
+				if strings.Contains(logs, secret) {
+					t.Fatalf("a secret reached the log: %q", secret)
+				}
+			}
+			if strings.Contains(logs, "203.0.113.9") || !strings.Contains(logs, `"ip":"127.0.0.1"`) {
+				t.Fatal("the client IP was taken from an untrusted X-Forwarded-For")
+			}
+			if !strings.Contains(logs, `"path":"/users/me"`) || !strings.Contains(logs, `"user_id"`) {
+				t.Fatalf("request log lacks path or user id:\n%s", logs)
+			}
+		})
+	}
+}
+
+// TestServeGracefulShutdown: a request in flight when SIGTERM arrives (the
+// context ends) still gets its answer.
+func TestServeGracefulShutdown(t *testing.T) {
+	s := startServe(t, "sqlite:///"+filepath.Join(t.TempDir(), "g.db"))
+	do(t, "POST", s.base+"/auth/register", "application/json", `{"email":"g@example.com","password":"graceful passphrase"}`)
+	type result struct {
+		code int
+		err  error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := http.PostForm(s.base+"/auth/jwt/login", url.Values{"username": {"g@example.com"}, "password": {"graceful passphrase"}})
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		resp.Body.Close()
+		res <- result{code: resp.StatusCode}
+	}()
+	time.Sleep(5 * time.Millisecond) // the login is hashing
+	s.cancel()
+	r := <-res
+	if r.err != nil || r.code != 200 {
+		t.Fatalf("in-flight login during shutdown: %d %v", r.code, r.err)
+	}
+	if code := <-s.done; code != 0 {
+		t.Fatalf("serve exited %d", code)
+	}
+	s.done <- 0
+	if !strings.Contains(s.logs.String(), "stopped") {
+		t.Fatal("no clean stop logged")
+	}
+}
+
+func TestServeWithoutJWTSecret(t *testing.T) {
+	t.Chdir(t.TempDir())
+	t.Setenv("JWT_SECRET", "")
+	code, _, errOut := runWithStdin(t, "", "serve", "--addr", "127.0.0.1:0")
+	if code != 1 || !strings.Contains(errOut, "JWT_SECRET") || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("exit %d: %q", code, errOut)
+	}
+}
+
+// TestServePostgresNeedsMigrateFlag: serve does not touch a PostgreSQL
+// schema unless --migrate is given.
+func TestServePostgresNeedsMigrateFlag(t *testing.T) {
+	pg := dbtest.Empty(t, "postgres")
+	pgURL, _ := url.Parse(pg.URL.DSN)
+	s := startServe(t, pgURL.String())
+	resp, _ := do(t, "POST", s.base+"/auth/register", "application/json", `{"email":"p@example.com","password":"postgres passphrase"}`)
+	if resp.StatusCode != 500 {
+		t.Fatalf("register on an unmigrated database: %d", resp.StatusCode)
+	}
+	s.stop(t)
+	s = startServe(t, pgURL.String(), "--migrate")
+	resp, body := do(t, "POST", s.base+"/auth/register", "application/json", `{"email":"p@example.com","password":"postgres passphrase"}`)
+	if resp.StatusCode != 201 {
+		t.Fatalf("register after --migrate: %d %s", resp.StatusCode, body)
+	}
+}

@@ -1,0 +1,63 @@
+// Command getuser is the Python keylin README's usage example in Go: an
+// endpoint that loads a user by id through the ent client, and answers with
+// the contract's user object.
+//
+//	DATABASE_URL=sqlite://keylin.db go run ./examples/getuser
+//	curl localhost:8081/users/<id>
+package main
+
+import (
+	"context"
+	"log"
+	"net/http"
+	"os"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/keylin/keylin/ent"
+)
+
+// userOut is the user object of the contract: every key present, never
+// the password hash.
+type userOut struct {
+	ID          uuid.UUID `json:"id"`
+	Email       string    `json:"email"`
+	IsActive    bool      `json:"is_active"`
+	IsSuperuser bool      `json:"is_superuser"`
+	IsVerified  bool      `json:"is_verified"`
+	FullName    *string   `json:"full_name"`
+}
+
+// newApp serves GET /users/:id from the ent client.
+func newApp(client *ent.Client) *echo.Echo {
+	e := echo.New()
+	e.GET("/users/:id", func(c echo.Context) error {
+		id, err := uuid.Parse(c.Param("id"))
+		if err != nil {
+			return c.JSON(http.StatusNotFound, map[string]string{"detail": "Not Found"})
+		}
+		u, err := client.User.Get(c.Request().Context(), id)
+		if ent.IsNotFound(err) {
+			return c.JSON(http.StatusNotFound, map[string]string{"detail": "Not Found"})
+		}
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, userOut{u.ID, u.Email, u.IsActive, u.IsSuperuser, u.IsVerified, u.FullName})
+	})
+	return e
+}
+
+func main() {
+	url := os.Getenv("DATABASE_URL")
+	if url == "" {
+		url = "sqlite://keylin.db"
+	}
+	client, err := ent.OpenURL(context.Background(), url)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer client.Close()
+	log.Fatal(newApp(client).Start(":8081"))
+}
