@@ -24,4 +24,8 @@ type User struct {
 	// by a password change or reset, deactivation, and logout of a token that
 	// has no jti.
 	TokensValidAfter *time.Time
+	// Extra holds the application's own fields, in the type of the store
+	// that loaded the user (for keylin's generated stores, *ent.UserExtra).
+	// authn passes it through untouched.
+	Extra any
 }

@@ -53,6 +53,7 @@ func keylinUser(u *User) *authn.User {
 		CreatedAt:        u.CreatedAt,
 		UpdatedAt:        u.UpdatedAt,
 		TokensValidAfter: u.TokensValidAfter,
+		Extra:            keylinUserExtra(u),
 	}
 }
 
@@ -127,9 +128,6 @@ func (s *AuthnStore) GetUserForToken(ctx context.Context, id uuid.UUID, jti stri
 
 // CreateUser implements authn.Store.
 func (s *AuthnStore) CreateUser(ctx context.Context, in *authn.User, extra any) (*authn.User, error) {
-	if extra != nil {
-		return nil, fmt.Errorf("keylin: this store has no extra user fields, got %T", extra)
-	}
 	c := s.client.User.Create().
 		SetEmail(in.Email).
 		SetHashedPassword(in.HashedPassword).
@@ -149,6 +147,9 @@ func (s *AuthnStore) CreateUser(ctx context.Context, in *authn.User, extra any) 
 	if in.TokensValidAfter != nil {
 		c.SetTokensValidAfter(*in.TokensValidAfter)
 	}
+	if err := keylinApplyCreate(c, extra); err != nil {
+		return nil, err
+	}
 	u, err := c.Save(ctx)
 	if err != nil {
 		if IsConstraintError(err) {
@@ -161,10 +162,10 @@ func (s *AuthnStore) CreateUser(ctx context.Context, in *authn.User, extra any) 
 
 // UpdateUser implements authn.Store.
 func (s *AuthnStore) UpdateUser(ctx context.Context, id uuid.UUID, ch authn.UserChanges) (*authn.User, error) {
-	if ch.Extra != nil {
-		return nil, fmt.Errorf("keylin: this store has no extra user fields, got %T", ch.Extra)
-	}
 	up := s.client.User.UpdateOneID(id)
+	if err := keylinApplyUpdate(up, ch.Extra); err != nil {
+		return nil, err
+	}
 	if ch.Email != nil {
 		up.SetEmail(*ch.Email)
 	}

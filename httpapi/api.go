@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keylin/keylin/authn"
+	"github.com/keylin/keylin/ent/entkeylin"
 )
 
 // Defaults of [NewAPI].
@@ -29,7 +30,8 @@ type API struct {
 	log          *slog.Logger
 	maxBody      int64
 	requireVerif bool
-	cookie       *CookieConfig // nil: the cookie transport is off
+	cookie       *CookieConfig        // nil: the cookie transport is off
+	schema       entkeylin.UserSchema // nil: no application fields
 }
 
 // CookieConfig configures the cookie transport (see [WithCookie]). Zero
@@ -90,6 +92,20 @@ func WithMaxBodyBytes(n int64) Option {
 func WithRequireVerification(b bool) Option {
 	return optionFunc(func(a *API) error {
 		a.requireVerif = b
+		return nil
+	})
+}
+
+// WithUserSchema makes the API read and write the application's own user
+// fields, as the generated schema says: pass ent.KeylinUserSchema() of the
+// ent package generated with keylin's extension. Without it, only keylin's
+// fields are served.
+func WithUserSchema(s entkeylin.UserSchema) Option {
+	return optionFunc(func(a *API) error {
+		if s == nil {
+			return errors.New("httpapi: nil UserSchema")
+		}
+		a.schema = s
 		return nil
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keylin/keylin/authn"
+	"github.com/keylin/keylin/ent/entkeylin"
 )
 
 // login answers POST /login, fastapi-users' OAuth2 password form:
@@ -107,14 +108,20 @@ func (a *API) register(c echo.Context) error {
 	jb.boolean("is_superuser")
 	jb.boolean("is_verified")
 	fullName := jb.str("full_name", false, maxFullName)
+	var extra any
+	if a.schema != nil {
+		var errs []entkeylin.FieldError
+		extra, errs = a.schema.DecodeCreate(jb.fields)
+		jb.schemaErrors(errs)
+	}
 	if !jb.done(c) {
 		return nil
 	}
-	u, err := a.m.Register(c.Request().Context(), authn.UserCreate{Email: *email, Password: *password, FullName: fullName})
+	u, err := a.m.Register(c.Request().Context(), authn.UserCreate{Email: *email, Password: *password, FullName: fullName, Extra: extra})
 	if err != nil {
 		return a.writeError(c, flowRegister, err)
 	}
-	return writeJSON(c, http.StatusCreated, NewUserRead(u))
+	return writeJSON(c, http.StatusCreated, a.read(u))
 }
 
 // forgotPassword answers POST /forgot-password: 202 whether or not the
@@ -182,7 +189,7 @@ func (a *API) verify(c echo.Context) error {
 	if err != nil {
 		return a.writeError(c, flowVerify, err)
 	}
-	return writeJSON(c, http.StatusOK, NewUserRead(u))
+	return writeJSON(c, http.StatusOK, a.read(u))
 }
 
 // writeNull answers a JSON null, as FastAPI does for a route returning None.

@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keylin/keylin/authn"
+	"github.com/keylin/keylin/ent/entkeylin"
 )
 
 // maxFullName is the longest full_name, in characters.
@@ -114,6 +115,13 @@ func (jb *jsonBody) done(c echo.Context) bool {
 
 func (jb *jsonBody) fail(field, typ, msg string) {
 	jb.errs = append(jb.errs, fieldError{Loc: []any{"body", field}, Type: typ, Msg: msg})
+}
+
+// schemaErrors records the application fields' validation errors.
+func (jb *jsonBody) schemaErrors(errs []entkeylin.FieldError) {
+	for _, e := range errs {
+		jb.fail(e.Field, e.Type, e.Msg)
+	}
 }
 
 // has reports whether the field is in the body, null included.

@@ -1,9 +1,12 @@
 package httpapi
 
 import (
+	"encoding/json"
+
 	"github.com/google/uuid"
 
 	"github.com/keylin/keylin/authn"
+	"github.com/keylin/keylin/ent/entkeylin"
 )
 
 // UserRead is the user object of the contract, as every route returns it:
@@ -15,9 +18,40 @@ type UserRead struct {
 	IsSuperuser bool      `json:"is_superuser"`
 	IsVerified  bool      `json:"is_verified"`
 	FullName    *string   `json:"full_name"`
+	// Extra are the application's readable fields, written after keylin's
+	// as further keys of the object.
+	Extra []entkeylin.FieldValue `json:"-"`
 }
 
-// NewUserRead returns the user object of u.
+// MarshalJSON writes the object with the application's fields appended.
+func (u UserRead) MarshalJSON() ([]byte, error) {
+	type core UserRead // without the method
+	b, err := json.Marshal(core(u))
+	if err != nil || len(u.Extra) == 0 {
+		return b, err
+	}
+	b = b[:len(b)-1] // drop the closing brace
+	for _, f := range u.Extra {
+		name, err := json.Marshal(f.Name)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(append(b, ','), name...), ':'), f.Value...)
+	}
+	return append(b, '}'), nil
+}
+
+// read returns the user object of u, with the application's fields when
+// the API has a schema for them.
+func (a *API) read(u *authn.User) UserRead {
+	r := NewUserRead(u)
+	if a.schema != nil && u.Extra != nil {
+		r.Extra = a.schema.ReadFields(u.Extra)
+	}
+	return r
+}
+
+// NewUserRead returns the user object of u (keylin's fields only).
 func NewUserRead(u *authn.User) UserRead {
 	return UserRead{
 		ID:          u.ID,

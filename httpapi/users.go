@@ -9,11 +9,12 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keylin/keylin/authn"
+	"github.com/keylin/keylin/ent/entkeylin"
 )
 
 // getMe answers GET /me.
 func (a *API) getMe(c echo.Context) error {
-	return writeJSON(c, http.StatusOK, NewUserRead(CurrentUser(c)))
+	return writeJSON(c, http.StatusOK, a.read(CurrentUser(c)))
 }
 
 // patchMe answers PATCH /me, a safe update.
@@ -27,7 +28,7 @@ func (a *API) getUser(c echo.Context) error {
 	if !ok {
 		return nil
 	}
-	return writeJSON(c, http.StatusOK, NewUserRead(u))
+	return writeJSON(c, http.StatusOK, a.read(u))
 }
 
 // patchUser answers PATCH /:id (superuser), an unsafe update.
@@ -84,6 +85,11 @@ func (a *API) update(c echo.Context, u *authn.User, safe bool) error {
 		FullName:    jb.str("full_name", false, maxFullName),
 		SetFullName: jb.has("full_name"),
 	}
+	if a.schema != nil {
+		var errs []entkeylin.FieldError
+		in.Extra, errs = a.schema.DecodeUpdate(jb.fields, !safe)
+		jb.schemaErrors(errs)
+	}
 	if !jb.done(c) {
 		return nil
 	}
@@ -94,7 +100,7 @@ func (a *API) update(c echo.Context, u *authn.User, safe bool) error {
 	if err != nil {
 		return a.writeError(c, flowUpdate, err)
 	}
-	return writeJSON(c, http.StatusOK, NewUserRead(nu))
+	return writeJSON(c, http.StatusOK, a.read(nu))
 }
 
 // listUsers answers GET "" (superuser): ?offset= (default 0) and ?limit=
@@ -112,7 +118,7 @@ func (a *API) listUsers(c echo.Context) error {
 	}
 	page := UserPage{Items: make([]UserRead, len(p.Users)), Total: p.Total, Offset: p.Offset, Limit: p.Limit}
 	for i, u := range p.Users {
-		page.Items[i] = NewUserRead(u)
+		page.Items[i] = a.read(u)
 	}
 	return writeJSON(c, http.StatusOK, page)
 }

@@ -92,7 +92,8 @@ func newServer(c *core, e *env) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := httpapi.NewAPI(m, httpapi.WithLogger(c.log), httpapi.WithRequireVerification(s.RequireVerification))
+	api, err := httpapi.NewAPI(m, httpapi.WithLogger(c.log), httpapi.WithRequireVerification(s.RequireVerification),
+		httpapi.WithUserSchema(ent.KeylinUserSchema()))
 	if err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ func New() *Extension { return &Extension{} }
 // Templates adds keylin's templates to the generation.
 func (*Extension) Templates() []*gen.Template {
 	return []*gen.Template{
-		gen.MustParse(gen.NewTemplate("keylin").ParseFS(templates, "template/*.tmpl")),
+		gen.MustParse(gen.NewTemplate("keylin").Funcs(funcs).ParseFS(templates, "template/*.tmpl")),
 	}
 }
 
@@ -48,6 +48,9 @@ func (*Extension) Hooks() []gen.Hook {
 				if !found {
 					return fmt.Errorf("keylin extension: the schema needs a %s entity (see entkeylin.UserMixin and entkeylin.RevokedTokenMixin)", want)
 				}
+			}
+			if err := check(g); err != nil {
+				return err
 			}
 			return next.Generate(g)
 		})

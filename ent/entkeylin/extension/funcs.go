@@ -1,0 +1,127 @@
+package extension
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"text/template"
+
+	"entgo.io/ent/entc/gen"
+
+	"github.com/keylin/keylin/ent/entkeylin"
+)
+
+// funcs are the template functions keylin's templates use.
+var funcs = template.FuncMap{
+	"keylinUser":     userNode,
+	"keylinExtra":    extraFields,
+	"keylinAnn":      annotation,
+	"keylinSettable": settable,
+	"keylinReadable": readable,
+	"keylinKind":     kind,
+	"keylinErrType":  errType,
+	"keylinErrMsg":   errMsg,
+}
+
+func userNode(g *gen.Graph) (*gen.Type, error) {
+	for _, n := range g.Nodes {
+		if n.Name == "User" {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("keylin extension: no User entity")
+}
+
+// extraFields are the User fields beyond keylin's own, in schema order.
+func extraFields(n *gen.Type) []*gen.Field {
+	var out []*gen.Field
+	for _, f := range n.Fields {
+		if !slices.Contains(entkeylin.CoreFields, f.Name) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func annotation(f *gen.Field) entkeylin.Annotation {
+	a, _ := entkeylin.DecodeAnnotation(f.Annotations[entkeylin.AnnotationName])
+	return a
+}
+
+// settable: somebody may set the field through the API.
+func settable(f *gen.Field) bool {
+	a := annotation(f)
+	return a.Register || a.SelfUpdate || (!a.NoSuperuserUpdate && !f.Immutable)
+}
+
+func readable(fs []*gen.Field) []*gen.Field {
+	var out []*gen.Field
+	for _, f := range fs {
+		if !annotation(f).Hidden && !f.Sensitive() {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// kind is the decoder a field's JSON goes through; "" when unsupported.
+func kind(f *gen.Field) string {
+	switch {
+	case f.IsString(), f.IsEnum():
+		return "String"
+	case f.IsBool():
+		return "Bool"
+	case f.IsInt(), f.IsInt64():
+		return "Int"
+	case f.Type != nil && f.Type.String() == "float64":
+		return "Float"
+	}
+	return ""
+}
+
+func errType(f *gen.Field) string {
+	if f.IsEnum() {
+		return "enum"
+	}
+	return map[string]string{"String": "string_type", "Bool": "bool_type", "Int": "int_type", "Float": "float_type"}[kind(f)]
+}
+
+func errMsg(f *gen.Field) string {
+	if f.IsEnum() {
+		vals := f.EnumValues()
+		quoted := make([]string, len(vals))
+		for i, v := range vals {
+			quoted[i] = "'" + v + "'"
+		}
+		if len(quoted) == 1 {
+			return "Input should be " + quoted[0]
+		}
+		return "Input should be " + strings.Join(quoted[:len(quoted)-1], ", ") + " or " + quoted[len(quoted)-1]
+	}
+	return map[string]string{"String": "Input should be a valid string", "Bool": "Input should be a valid boolean",
+		"Int": "Input should be a valid integer", "Float": "Input should be a valid number"}[kind(f)]
+}
+
+// check refuses schemas keylin cannot serve: an application field must be
+// nullable or carry a database default (so services that do not know it
+// can still insert users), and a field the API sets must have a JSON type
+// keylin reads.
+func check(g *gen.Graph) error {
+	n, err := userNode(g)
+	if err != nil {
+		return err
+	}
+	var errs []string
+	for _, f := range extraFields(n) {
+		if !f.Optional && (!f.Default || f.DefaultFunc()) {
+			errs = append(errs, fmt.Sprintf("User.%s must be Optional() or have a literal Default(...) (a database default), so that services that do not know it can still insert users", f.Name))
+		}
+		if settable(f) && kind(f) == "" {
+			errs = append(errs, fmt.Sprintf("User.%s has type %s, which keylin's API does not read: annotate it entkeylin.Field(entkeylin.Hidden, entkeylin.NoSuperuserUpdate)", f.Name, f.Type))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("keylin extension: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
