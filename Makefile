@@ -6,7 +6,7 @@ FUZZTIME      ?= 10s
 BENCHTIME     ?= 1s
 export CGO_ENABLED ?= 1
 
-.PHONY: help run build test test-short generate migrate-diff migrate-hash migrate migrate-status lint bench fuzz check-generated ci
+.PHONY: help run build test test-short generate migrate-diff migrate-hash migrate migrate-status lint bench fuzz check-generated test-extend ci
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -58,8 +58,15 @@ fuzz: ## run each fuzz target for FUZZTIME
 check-generated: ## fail when generated code or migrations are stale
 	$(GO) generate ./ent/...
 	$(GO) run ./cmd/keylin migrate diff --dialect all ci_freshness_check
-	@status=$$(git status --porcelain -- ent); if [ -n "$$status" ]; then \
+	@status=$$(git status --porcelain -- ent go.mod go.sum); if [ -n "$$status" ]; then \
 		echo "generated code or migrations are stale; run 'make generate' and 'make migrate-diff NAME=…' and commit:"; \
 		echo "$$status"; git diff --stat -- ent; exit 1; fi
 
-ci: check-generated lint test fuzz ## what .ci/run runs
+test-extend: ## examples/extend, the library-user example module: generated code fresh, then its tests
+	cd examples/extend && $(GO) generate ./ent/... && \
+	status=$$(git status --porcelain -- .) && if [ -n "$$status" ]; then \
+		echo "examples/extend: generated code is stale; run 'go generate ./ent/...' there and commit:"; \
+		echo "$$status"; git diff --stat -- .; exit 1; fi && \
+	$(GO) test -race -count=1 ./...
+
+ci: check-generated lint test test-extend fuzz ## what .ci/run runs

@@ -2,8 +2,10 @@ package authn
 
 import "errors"
 
-// Domain errors. Each maps to one fastapi-users error code (see [Code]); the
-// HTTP layer maps them to status codes. Errors returned by this package wrap
+// Domain errors. Each maps to the one fastapi-users error code its doc
+// names (ErrInvalidPassword to the code of the flow it arose in:
+// REGISTER_, RESET_PASSWORD_ or UPDATE_USER_INVALID_PASSWORD); the HTTP
+// layer maps them to status codes and bodies. Errors returned by this package wrap
 // one of these; test with [errors.Is].
 var (
 	// ErrUserAlreadyExists: registration with an email that is taken, in any
@@ -48,6 +50,7 @@ type InvalidPasswordError struct {
 	Reason string
 }
 
+// Error includes the reason.
 func (e *InvalidPasswordError) Error() string { return "authn: invalid password: " + e.Reason }
 
 // Unwrap makes errors.Is(err, ErrInvalidPassword) true.

@@ -16,6 +16,11 @@ import (
 // loses neither the user nor the token's validity — the user can ask for a
 // new token. BeforeDelete is the exception: its error aborts the deletion
 // and is returned, wrapped in a *HookError.
+//
+// Hooks run in the request. AfterRequestVerify and AfterForgotPassword run
+// only for existing accounts, so a slow hook (an SMTP round trip) makes
+// those answers slower for them: a hook that must not reveal accounts by
+// timing should hand the message to a queue and return.
 type Hooks interface {
 	// AfterRegister runs after a user is created.
 	AfterRegister(ctx context.Context, u *User) error
@@ -77,6 +82,7 @@ type HookError struct {
 	Err  error
 }
 
+// Error names the hook.
 func (e *HookError) Error() string { return fmt.Sprintf("authn: hook %s: %v", e.Hook, e.Err) }
 
 // Unwrap returns the hook's error.

@@ -238,6 +238,9 @@ func (m *Manager) Authenticate(ctx context.Context, email, password string) (*Us
 	ok, rehash, err := m.hasher.Verify(ctx, password, u.HashedPassword)
 	if errors.Is(err, ErrUnsupportedHash) {
 		m.log.WarnContext(ctx, "stored password hash refused", "user_id", u.ID, "error", err)
+		if err := m.hasher.VerifyDummy(ctx, password); err != nil {
+			return nil, err
+		}
 		return nil, ErrBadCredentials
 	}
 	if err != nil {
@@ -443,7 +446,13 @@ func (m *Manager) ResetPassword(ctx context.Context, token, password string) (*U
 		return nil, err
 	}
 	now := m.revocationInstant()
-	u, err = m.store.UpdateUser(ctx, u.ID, UserChanges{HashedPassword: &hash, TokensValidAfter: &now})
+	// Only if the password is still the one the token was made for: of two
+	// resets racing with one token, one wins and the other finds the hash
+	// changed.
+	u, err = m.store.UpdateUser(ctx, u.ID, UserChanges{HashedPassword: &hash, TokensValidAfter: &now, IfHashedPassword: &u.HashedPassword})
+	if errors.Is(err, ErrUserNotFound) {
+		return nil, ErrResetBadToken
+	}
 	if err != nil {
 		return nil, err
 	}

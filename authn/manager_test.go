@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -709,7 +710,14 @@ func TestResetPassword(t *testing.T) {
 // TestHookFailureLosesNothing: a failing mail hook neither fails the flow
 // nor invalidates the token it was handed.
 func TestHookFailureLosesNothing(t *testing.T) {
-	e := newEnv(t, dialect.SQLite)
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	e := newEnv(t, dialect.SQLite, authn.WithLogger(logger))
 	ctx := context.Background()
 	e.register(t, "mail@example.com")
 	e.hooks.failForgot = true
@@ -720,8 +728,56 @@ func TestHookFailureLosesNothing(t *testing.T) {
 	if len(e.hooks.hookFailures) != 1 || !errors.As(e.hooks.hookFailures[0], &he) || he.Hook != "AfterForgotPassword" {
 		t.Fatalf("hook failures = %v", e.hooks.hookFailures)
 	}
-	if _, err := e.m.ResetPassword(ctx, e.hooks.reset["mail@example.com"], "the token still works"); err != nil {
+	tok := e.hooks.reset["mail@example.com"]
+	mu.Lock()
+	logged := logs.String()
+	mu.Unlock()
+	if !strings.Contains(logged, "hook=AfterForgotPassword") || !strings.Contains(logged, "smtp: connection refused") {
+		t.Fatalf("the failure was not logged: %q", logged)
+	}
+	if strings.Contains(logged, tok) {
+		t.Fatal("the token reached the log")
+	}
+	if _, err := e.m.ResetPassword(ctx, tok, "the token still works"); err != nil {
 		t.Fatalf("token handed to the failing hook: %v", err)
+	}
+}
+
+// writerFunc adapts a function to io.Writer.
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestPasswordValidator: the app's rule runs after keylin's policy, at
+// registration (no user yet) and at update (with the user), and its text
+// is the reason shown.
+func TestPasswordValidator(t *testing.T) {
+	var sawUser atomic.Bool
+	rule := func(_ context.Context, pw string, u *authn.User) error {
+		if u != nil {
+			sawUser.Store(true)
+			if strings.Contains(strings.ToLower(pw), strings.ToLower(strings.Split(u.Email, "@")[0])) {
+				return errors.New("Password should not contain your email.")
+			}
+		}
+		if strings.Contains(pw, "keylin") {
+			return errors.New("Password should not contain the product's name.")
+		}
+		return nil
+	}
+	e := newEnv(t, dialect.SQLite, authn.WithPasswordValidator(rule))
+	ctx := context.Background()
+	var ip *authn.InvalidPasswordError
+	if _, err := e.m.Register(ctx, authn.UserCreate{Email: "val@example.com", Password: "my keylin passphrase"}); !errors.As(err, &ip) || ip.Reason != "Password should not contain the product's name." {
+		t.Fatalf("register: %v", err)
+	}
+	u := e.register(t, "val@example.com")
+	bad := "val is my passphrase"
+	if _, err := e.m.Update(ctx, u, authn.UserUpdate{Password: &bad}, true); !errors.As(err, &ip) || ip.Reason != "Password should not contain your email." {
+		t.Fatalf("update: %v", err)
+	}
+	if !sawUser.Load() {
+		t.Fatal("the validator never got the user")
 	}
 }
 
@@ -884,4 +940,90 @@ func rehashVectors(t *testing.T) []rehashVector {
 		t.Fatal("no hash vectors")
 	}
 	return f.Hashes
+}
+
+// TestResetTokenSingleUseUnderConcurrency: of several resets racing with
+// one token, exactly one succeeds.
+func TestResetTokenSingleUseUnderConcurrency(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d string) {
+		e := newEnv(t, d, authn.WithHasher(newHasher(t, authn.WithMaxConcurrentHashes(8), authn.WithMaxHashWait(time.Minute))))
+		ctx := context.Background()
+		e.register(t, "race-reset@example.com")
+		if err := e.m.ForgotPassword(ctx, "race-reset@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		tok := e.hooks.reset["race-reset@example.com"]
+		const n = 6
+		var (
+			wg       sync.WaitGroup
+			ok, bad  atomic.Int32
+			otherErr atomic.Value
+		)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := e.m.ResetPassword(ctx, tok, fmt.Sprintf("racing passphrase %d", i))
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, authn.ErrResetBadToken):
+					bad.Add(1)
+				default:
+					otherErr.Store(err)
+				}
+			}()
+		}
+		wg.Wait()
+		if err := otherErr.Load(); err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		if ok.Load() != 1 || bad.Load() != n-1 {
+			t.Fatalf("%d resets succeeded, %d refused; want 1 and %d", ok.Load(), bad.Load(), n-1)
+		}
+	})
+}
+
+// TestNoEnumerationByWork: flows that must not reveal whether an account
+// exists spend a hash even when it does not. With the only hashing slot
+// held, each of them must wait for it (and so answers ErrOverloaded), as
+// it would for an existing account.
+func TestNoEnumerationByWork(t *testing.T) {
+	h := newHasher(t, authn.WithMaxConcurrentHashes(1), authn.WithMaxHashWait(20*time.Millisecond))
+	e := newEnv(t, dialect.SQLite, authn.WithHasher(h))
+	ctx := context.Background()
+	inactive := e.register(t, "sleepy@example.com")
+	no := false
+	if _, err := e.m.Update(ctx, inactive, authn.UserUpdate{IsActive: &no}, false); err != nil {
+		t.Fatal(err)
+	}
+	const bcryptHash = "$2b$10$4DdUcQO0oEjBQ3hefcu8Ze8ExSGjugZDH.7Pij/fXnG3nfjb1hPA2" // an interop vector
+	if _, err := authn.ParseHash(bcryptHash); err != nil {
+		t.Fatalf("the bcrypt fixture must be a supported hash: %v", err)
+	}
+	if _, err := e.store.CreateUser(ctx, &authn.User{Email: "bcrypt@example.com", HashedPassword: bcryptHash, IsActive: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.store.CreateUser(ctx, &authn.User{Email: "weird@example.com", HashedPassword: "$md5$not-supported", IsActive: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	release := authn.HoldSlot(h)
+	defer release()
+	cases := map[string]func() error{
+		"ForgotPasswordUnknown":  func() error { return e.m.ForgotPassword(ctx, "nobody@example.com") },
+		"ForgotPasswordInactive": func() error { return e.m.ForgotPassword(ctx, "sleepy@example.com") },
+		"LoginUnknown":           func() error { _, err := e.m.Authenticate(ctx, "nobody@example.com", testPassword); return err },
+		"LoginBcryptOver72Bytes": func() error {
+			_, err := e.m.Authenticate(ctx, "bcrypt@example.com", strings.Repeat("x", 80))
+			return err
+		},
+		"LoginUnsupportedHash": func() error { _, err := e.m.Authenticate(ctx, "weird@example.com", testPassword); return err },
+	}
+	for name, f := range cases {
+		t.Run(name, func(t *testing.T) {
+			if err := f(); !errors.Is(err, authn.ErrOverloaded) {
+				t.Fatalf("err = %v: the flow did not spend a hash", err)
+			}
+		})
+	}
 }

@@ -239,7 +239,9 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, need
 		return false, false, err
 	}
 	if ph.bcrypt && len(password) > bcryptMaxPassword {
-		return false, false, nil
+		// Refused without comparing, but after the same work, so the answer's
+		// timing says nothing.
+		return false, false, h.VerifyDummy(ctx, password)
 	}
 	if err := h.acquire(ctx); err != nil {
 		return false, false, err

@@ -30,8 +30,9 @@ type Store interface {
 	// any letter case. extra carries the application's own fields in the
 	// generated store's type; nil means none.
 	CreateUser(ctx context.Context, u *User, extra any) (*User, error)
-	// UpdateUser applies the set fields of ch. It returns ErrUserNotFound,
-	// or ErrEmailAlreadyExists when the new email is taken in any case.
+	// UpdateUser applies the set fields of ch in one statement. It returns
+	// ErrUserNotFound (also when ch.IfHashedPassword does not match), or
+	// ErrEmailAlreadyExists when the new email is taken in any case.
 	UpdateUser(ctx context.Context, id uuid.UUID, ch UserChanges) (*User, error)
 	// DeleteUser deletes the user and its revoked-token records. It returns
 	// ErrUserNotFound when no user has the id.
@@ -61,6 +62,10 @@ type UserChanges struct {
 	// Extra carries the application's own fields in the generated store's
 	// type; nil means none.
 	Extra any
+	// IfHashedPassword, when set, makes the update conditional: it applies
+	// only while the stored hash still equals it, and otherwise returns
+	// ErrUserNotFound, changing nothing.
+	IfHashedPassword *string
 }
 
 // IsZero reports whether ch changes nothing.

@@ -74,9 +74,9 @@ func ParseDatabaseURL(raw string) (DatabaseURL, error) {
 		return DatabaseURL{}, dbErr("not a URL (no scheme); accepted forms: %s", acceptedDatabaseURLs)
 	}
 	switch strings.ToLower(scheme) {
-	case "postgres", "postgresql", "postgresql+psycopg2", "postgresql+psycopg":
+	case "postgres", "postgresql":
 		return parsePostgres(raw, false)
-	case "postgresql+asyncpg":
+	case "postgresql+asyncpg", "postgresql+psycopg2", "postgresql+psycopg":
 		return parsePostgres(raw, true)
 	case "sqlite", "sqlite+aiosqlite", "sqlite+pysqlite":
 		return parseSQLAlchemySQLite(raw, rest)
@@ -106,7 +106,18 @@ func validScheme(s string) bool {
 	return true
 }
 
-func parsePostgres(raw string, asyncpg bool) (DatabaseURL, error) {
+// driverOnlyParams are query parameters of SQLAlchemy's PostgreSQL drivers
+// (asyncpg, psycopg) that configure the Python driver, not the server.
+var driverOnlyParams = []string{
+	"prepared_statement_cache_size", "statement_cache_size", "max_cached_statement_lifetime",
+	"max_cacheable_statement_size", "command_timeout", "prepared_statement_name_func",
+	"server_settings", "direct_tls", "async_fallback", "client_encoding",
+}
+
+// parsePostgres reads a PostgreSQL URL; sqlalchemy marks the forms with a
+// Python driver (postgresql+asyncpg://…), whose driver-only parameters are
+// dropped or translated.
+func parsePostgres(raw string, sqlalchemy bool) (DatabaseURL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url.Parse's messages quote the URL, password included.
@@ -119,7 +130,19 @@ func parsePostgres(raw string, asyncpg bool) (DatabaseURL, error) {
 	u.Scheme = "postgres"
 
 	q := u.Query()
-	if asyncpg && q.Has("ssl") {
+	if sqlalchemy {
+		// Driver options of asyncpg and SQLAlchemy that lib/pq would send to
+		// the server as run-time parameters, which the server refuses.
+		for _, k := range driverOnlyParams {
+			q.Del(k)
+		}
+		if v := q.Get("timeout"); v != "" && !q.Has("connect_timeout") {
+			q.Set("connect_timeout", v)
+		}
+		q.Del("timeout")
+		u.RawQuery = q.Encode()
+	}
+	if sqlalchemy && q.Has("ssl") {
 		mode := q.Get("ssl")
 		switch strings.ToLower(mode) {
 		case "true":

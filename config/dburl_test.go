@@ -37,6 +37,9 @@ func TestParseDatabaseURL(t *testing.T) {
 		{"AsyncpgSSL", "postgresql+asyncpg://u:p@h/app?ssl=require&application_name=keylin", config.DatabaseURL{
 			Dialect: config.DialectPostgres, DSN: "postgres://u:p@h/app?application_name=keylin&sslmode=require",
 			Redacted: "postgresql+asyncpg://u:xxxxx@h/app?ssl=require&application_name=keylin", Host: "h:5432", Database: "app"}},
+		{"AsyncpgDriverOptions", "postgresql+asyncpg://h/app?prepared_statement_cache_size=0&command_timeout=60&timeout=5", config.DatabaseURL{
+			Dialect: config.DialectPostgres, DSN: "postgres://h/app?connect_timeout=5",
+			Redacted: "postgresql+asyncpg://h/app?prepared_statement_cache_size=0&command_timeout=60&timeout=5", Host: "h:5432", Database: "app"}},
 		{"AsyncpgSSLTrue", "postgresql+asyncpg://h/app?ssl=true", config.DatabaseURL{
 			Dialect: config.DialectPostgres, DSN: "postgres://h/app?sslmode=require",
 			Redacted: "postgresql+asyncpg://h/app?ssl=true", Host: "h:5432", Database: "app"}},

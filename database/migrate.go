@@ -2,7 +2,6 @@ package database
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -38,6 +37,7 @@ type ApplyError struct {
 	Err       error
 }
 
+// Error names the file, the statement and the version the database is at.
 func (e *ApplyError) Error() string {
 	at := e.Current
 	if at == "" {
@@ -49,6 +49,7 @@ func (e *ApplyError) Error() string {
 	return fmt.Sprintf("database: migration %s failed: %v (database left at version %s)", e.File, e.Err, at)
 }
 
+// Unwrap returns the database's error.
 func (e *ApplyError) Unwrap() error { return e.Err }
 
 // AppliedFile is one migration file applied by [Migrator.Apply].
@@ -384,5 +385,3 @@ func dirError(err error) error {
 	}
 	return fmt.Errorf("database: %w", err)
 }
-
-var _ = sql.ErrNoRows

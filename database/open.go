@@ -110,12 +110,13 @@ func OpenURL(ctx context.Context, u config.DatabaseURL) (*DB, error) {
 // ConnectError reports a database that could not be reached. Its message
 // names the host and database; it never holds the password.
 type ConnectError struct {
-	Dialect  string
-	Host     string
-	Database string
-	Err      error
+	Dialect  string // ent dialect name
+	Host     string // host:port (PostgreSQL)
+	Database string // database name, or the SQLite file
+	Err      error  // the driver's error, password removed
 }
 
+// Error names dialect, host and database.
 func (e *ConnectError) Error() string {
 	if e.Dialect == dialect.SQLite {
 		return fmt.Sprintf("database: cannot open sqlite database %q: %v", e.Database, e.Err)
@@ -123,6 +124,7 @@ func (e *ConnectError) Error() string {
 	return fmt.Sprintf("database: cannot connect to %s database %q on %s: %v", e.Dialect, e.Database, e.Host, e.Err)
 }
 
+// Unwrap returns the driver's error.
 func (e *ConnectError) Unwrap() error { return e.Err }
 
 // scrub removes the URL's password from a driver error, in case a driver
@@ -149,7 +151,8 @@ func sqliteDSN(dsn string) (string, bool) {
 		params = sqlitePragmas
 	}
 	if query != "" {
-		params = append([]string{query}, params...)
+		// After keylin's, so that the user's own pragmas win.
+		params = append(append([]string(nil), params...), query)
 	}
 	return "file:" + path + "?" + strings.Join(params, "&"), memory
 }

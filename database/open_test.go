@@ -109,3 +109,27 @@ func TestSQLiteConcurrentWriters(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenPythonDotEnvURLs: DATABASE_URL values a Python keylin .env holds
+// connect unchanged, driver-only query parameters included.
+func TestOpenPythonDotEnvURLs(t *testing.T) {
+	pg := dbtest.Empty(t, dialect.Postgres)
+	host, name := pg.URL.Host, pg.URL.Database
+	ctx := context.Background()
+	for _, raw := range []string{
+		"postgresql+asyncpg://postgres@" + host + "/" + name + "?prepared_statement_cache_size=0&command_timeout=60&ssl=disable",
+		"postgresql+psycopg://postgres@" + host + "/" + name + "?sslmode=disable&application_name=keylin",
+		"postgresql://postgres@" + host + "/" + name + "?sslmode=disable",
+		"sqlite+aiosqlite:///" + t.TempDir() + "/py.db",
+	} {
+		db, err := database.Open(ctx, raw)
+		if err != nil {
+			t.Errorf("%s: %v", raw, err)
+			continue
+		}
+		if err := db.PingContext(ctx); err != nil {
+			t.Errorf("%s: ping: %v", raw, err)
+		}
+		db.Close()
+	}
+}

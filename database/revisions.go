@@ -103,7 +103,8 @@ const revisionColumns = `version, description, type, applied, total, executed_at
 
 // ReadRevisions implements migrate.RevisionReadWriter, ordered by version.
 func (r *revisions) ReadRevisions(ctx context.Context) ([]*migrate.Revision, error) {
-	rows, err := r.conn.QueryContext(ctx, `SELECT `+revisionColumns+` FROM `+r.table()+` ORDER BY version`)
+	// The Atlas CLI keeps a bookkeeping row of its own in the table.
+	rows, err := r.conn.QueryContext(ctx, `SELECT `+revisionColumns+` FROM `+r.table()+` WHERE version <> '.atlas_cloud_identifiers' ORDER BY version`)
 	if err != nil {
 		return nil, err
 	}

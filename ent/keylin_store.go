@@ -7,6 +7,7 @@ import (
 	stdsql "database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/keylin/keylin/authn"
 	"github.com/keylin/keylin/database"
+	"github.com/keylin/keylin/ent/entkeylin"
 	"github.com/keylin/keylin/ent/revokedtoken"
 	"github.com/keylin/keylin/ent/user"
 )
@@ -55,6 +57,13 @@ func keylinUser(u *User) *authn.User {
 		TokensValidAfter: u.TokensValidAfter,
 		Extra:            keylinUserExtra(u),
 	}
+}
+
+// keylinEmailTaken reports whether err is the database refusing a second
+// user with an email (the unique index on lower(email)); other constraint
+// errors are not duplicates.
+func keylinEmailTaken(err error) bool {
+	return IsConstraintError(err) && strings.Contains(err.Error(), entkeylin.EmailLowerIndex)
 }
 
 func keylinNotFound(err error) error {
@@ -152,7 +161,7 @@ func (s *AuthnStore) CreateUser(ctx context.Context, in *authn.User, extra any) 
 	}
 	u, err := c.Save(ctx)
 	if err != nil {
-		if IsConstraintError(err) {
+		if keylinEmailTaken(err) {
 			return nil, fmt.Errorf("%w: %w", authn.ErrUserAlreadyExists, err)
 		}
 		return nil, err
@@ -163,6 +172,9 @@ func (s *AuthnStore) CreateUser(ctx context.Context, in *authn.User, extra any) 
 // UpdateUser implements authn.Store.
 func (s *AuthnStore) UpdateUser(ctx context.Context, id uuid.UUID, ch authn.UserChanges) (*authn.User, error) {
 	up := s.client.User.UpdateOneID(id)
+	if ch.IfHashedPassword != nil {
+		up.Where(user.HashedPassword(*ch.IfHashedPassword))
+	}
 	if err := keylinApplyUpdate(up, ch.Extra); err != nil {
 		return nil, err
 	}
@@ -195,24 +207,29 @@ func (s *AuthnStore) UpdateUser(ctx context.Context, id uuid.UUID, ch authn.User
 	switch {
 	case err == nil:
 		return keylinUser(u), nil
-	case IsConstraintError(err):
+	case keylinEmailTaken(err):
 		return nil, fmt.Errorf("%w: %w", authn.ErrEmailAlreadyExists, err)
 	default:
 		return nil, keylinNotFound(err)
 	}
 }
 
-// DeleteUser implements authn.Store.
+// DeleteUser implements authn.Store: the user and its revocation records
+// go in one transaction.
 func (s *AuthnStore) DeleteUser(ctx context.Context, id uuid.UUID) error {
-	if err := s.client.User.DeleteOneID(id).Exec(ctx); err != nil {
+	tx, err := s.client.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	if err := tx.User.DeleteOneID(id).Exec(ctx); err != nil {
+		_ = tx.Rollback()
 		return keylinNotFound(err)
 	}
-	// The user's revocation records name a user that is gone; tokens of a
-	// deleted user are refused anyway.
-	if _, err := s.client.RevokedToken.Delete().Where(revokedtoken.UserID(id)).Exec(ctx); err != nil {
+	if _, err := tx.RevokedToken.Delete().Where(revokedtoken.UserID(id)).Exec(ctx); err != nil {
+		_ = tx.Rollback()
 		return fmt.Errorf("keylin: delete revoked tokens of a deleted user: %w", err)
 	}
-	return nil
+	return tx.Commit()
 }
 
 // ListUsers implements authn.Store.
