@@ -271,3 +271,35 @@ func TestServePostgresNeedsMigrateFlag(t *testing.T) {
 		t.Fatalf("register after --migrate: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestServeOptions: CORS only for ALLOWED_ORIGINS, X-Forwarded-For only
+// from TRUSTED_PROXIES, and the verify mail right after registration with
+// SEND_VERIFY_ON_REGISTER.
+func TestServeOptions(t *testing.T) {
+	t.Setenv("ALLOWED_ORIGINS", `["https://app.example.com"]`)
+	t.Setenv("TRUSTED_PROXIES", "127.0.0.1")
+	t.Setenv("SEND_VERIFY_ON_REGISTER", "true")
+	s := startServe(t, "sqlite:///"+filepath.Join(t.TempDir(), "opts.db"))
+
+	for origin, allowed := range map[string]bool{"https://app.example.com": true, "https://evil.example.com": false} {
+		resp, _ := do(t, "OPTIONS", s.base+"/auth/jwt/login", "", "", "Origin", origin, "Access-Control-Request-Method", "POST")
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); (got == origin) != allowed {
+			t.Fatalf("origin %s: Access-Control-Allow-Origin = %q", origin, got)
+		}
+	}
+
+	resp, body := do(t, "POST", s.base+"/auth/register", "application/json", `{"email":"v@example.com","password":"verify on register"}`,
+		"X-Forwarded-For", "198.51.100.7")
+	if resp.StatusCode != 201 {
+		t.Fatalf("register: %d %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(s.logs.String(), `"ip":"198.51.100.7"`) {
+		t.Fatal("the client IP from a trusted proxy's X-Forwarded-For was not used")
+	}
+	m := lastMail(t, s.mail, "verify")
+	tok, _ := m["token"].(string)
+	resp, body = do(t, "POST", s.base+"/auth/verify", "application/json", `{"token":"`+tok+`"}`)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"is_verified":true`) {
+		t.Fatalf("verify with the mailed token: %d %s", resp.StatusCode, body)
+	}
+}
