@@ -67,6 +67,7 @@ test-extend: ## examples/extend, the library-user example module: generated code
 	status=$$(git status --porcelain -- .) && if [ -n "$$status" ]; then \
 		echo "examples/extend: generated code is stale; run 'go generate ./ent/...' there and commit:"; \
 		echo "$$status"; git diff --stat -- .; exit 1; fi && \
+	$(GO) vet ./... && $(GO) run $(STATICCHECK) ./... && \
 	$(GO) test -race -count=1 ./...
 
 ci: check-generated lint test test-extend fuzz ## what .ci/run runs

@@ -16,7 +16,9 @@ const AnnotationName = "Keylin"
 //	field.String("nickname").Optional().Nillable().MaxLen(40).
 //		Annotations(entkeylin.Field(entkeylin.Register, entkeylin.SelfUpdate))
 type Annotation struct {
-	// Hidden keeps the field out of the user object.
+	// Hidden keeps the field out of the user object. It does not stop a
+	// superuser from setting it: add NoSuperuserUpdate for a field keylin's
+	// API never touches.
 	Hidden bool `json:"hidden,omitempty"`
 	// Register lets POST /auth/register set the field.
 	Register bool `json:"register,omitempty"`

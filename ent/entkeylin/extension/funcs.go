@@ -21,6 +21,7 @@ var funcs = template.FuncMap{
 	"keylinKind":     kind,
 	"keylinErrType":  errType,
 	"keylinErrMsg":   errMsg,
+	"keylinMaxChars": maxChars,
 }
 
 func userNode(g *gen.Graph) (*gen.Type, error) {
@@ -77,6 +78,16 @@ func kind(f *gen.Field) string {
 		return "Float"
 	}
 	return ""
+}
+
+// maxChars is a string field's size limit (its MaxLen), 0 for none. The
+// generated decoder checks it in characters, as pydantic does, before ent's
+// own validators (which count bytes) run.
+func maxChars(f *gen.Field) int64 {
+	if !f.IsString() {
+		return 0
+	}
+	return f.Column().Size
 }
 
 func errType(f *gen.Field) string {

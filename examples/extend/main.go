@@ -1,0 +1,139 @@
+// Command extend is an application that uses keylin as a library over its
+// own ent schema: its User adds role, nickname and internal_note to
+// keylin's fields (ent/schema/user.go), its ent package is generated with
+// keylin's entc extension, and keylin's routers serve those fields as the
+// schema's entkeylin annotations say. It adds one route of its own, for
+// superusers.
+//
+//	cd examples/extend
+//	JWT_SECRET=$(openssl rand -hex 32) go run .
+package main
+
+import (
+	"context"
+	"errors"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/keylin/keylin/authn"
+	"github.com/keylin/keylin/config"
+	"github.com/keylin/keylin/database"
+	"github.com/keylin/keylin/httpapi"
+
+	"github.com/keylin/keylin/examples/extend/ent"
+	"github.com/keylin/keylin/examples/extend/ent/migrate/migrations"
+	"github.com/keylin/keylin/examples/extend/ent/user"
+)
+
+// Settings are the application's settings: keylin's, and its own.
+type Settings struct {
+	config.Settings
+	Addr string `env:"ADDR, default=:8080"`
+}
+
+// newApp serves keylin's routers over the application's ent client, with
+// its user fields, and the application's own routes.
+func newApp(s Settings, client *ent.Client) (*echo.Echo, error) {
+	tokens, err := authn.NewTokens(authn.TokenConfig{
+		AccessSecret:   []byte(s.JWTSecret),
+		VerifySecret:   []byte(s.VerificationSecret),
+		ResetSecret:    []byte(s.ResetPasswordSecret),
+		AccessLifetime: s.AccessTokenLifetime,
+		VerifyLifetime: s.VerifyTokenLifetime,
+		ResetLifetime:  s.ResetTokenLifetime,
+	})
+	if err != nil {
+		return nil, err
+	}
+	def := authn.DefaultHashParams()
+	hasher, err := authn.NewHasher(authn.WithHashParams(authn.HashParams{
+		Memory: s.HashMemoryKiB, Iterations: s.HashIterations, Parallelism: s.HashParallelism,
+		SaltLen: def.SaltLen, KeyLen: def.KeyLen,
+	}))
+	if err != nil {
+		return nil, err
+	}
+	m, err := authn.NewManager(ent.NewAuthnStore(client), tokens,
+		authn.WithHasher(hasher), authn.WithRequireVerification(s.RequireVerification))
+	if err != nil {
+		return nil, err
+	}
+	// ent.KeylinUserSchema is generated from the schema's annotations: it
+	// is what makes keylin's API read and write role and nickname.
+	api, err := httpapi.NewAPI(m,
+		httpapi.WithUserSchema(ent.KeylinUserSchema()),
+		httpapi.WithRequireVerification(s.RequireVerification))
+	if err != nil {
+		return nil, err
+	}
+
+	e := echo.New()
+	api.MountAll(e)
+
+	// The application's own route: the nicknames in use, for superusers.
+	e.GET("/admin/nicknames", func(c echo.Context) error {
+		users, err := client.User.Query().
+			Where(user.NicknameNotNil()).
+			Order(user.ByNickname()).
+			All(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		names := make([]string, 0, len(users))
+		for _, u := range users {
+			names = append(names, *u.Nickname)
+		}
+		return c.JSON(http.StatusOK, map[string]any{"nicknames": names})
+	}, api.RequireSuperuser())
+	return e, nil
+}
+
+// migrateUp applies the application's embedded migrations.
+func migrateUp(ctx context.Context, db *database.DB) error {
+	dir, err := database.DirFS(migrations.FS, database.DialectDir(db.Dialect))
+	if err != nil {
+		return err
+	}
+	mig, err := database.NewMigrator(db, dir)
+	if err != nil {
+		return err
+	}
+	_, err = mig.Apply(ctx)
+	return err
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var s Settings
+	if err := config.Load(ctx, &s); err != nil {
+		log.Fatal(err)
+	}
+	db, err := database.Open(ctx, s.DatabaseURL)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	if err := migrateUp(ctx, db); err != nil {
+		log.Fatal(err)
+	}
+	e, err := newApp(s, ent.NewClient(ent.Driver(db.Driver())))
+	if err != nil {
+		log.Fatal(err)
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = e.Shutdown(sctx)
+	}()
+	if err := e.Start(s.Addr); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"entgo.io/ent/dialect"
+	"github.com/google/uuid"
+
+	"github.com/keylin/keylin/config"
+	"github.com/keylin/keylin/database"
+
+	"github.com/keylin/keylin/examples/extend/ent"
+	"github.com/keylin/keylin/examples/extend/ent/migrate"
+	"github.com/keylin/keylin/examples/extend/ent/migrate/migrations"
+	"github.com/keylin/keylin/examples/extend/ent/user"
+)
+
+const (
+	secret   = "extend-example-test-secret-0123456789abcdef"
+	password = "extend example passphrase"
+)
+
+// TestExtend runs the application on SQLite and PostgreSQL and checks its
+// own user fields go through keylin's API as their annotations say.
+func TestExtend(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		ctx := context.Background()
+		db := testDB(t, d)
+		if err := migrateUp(ctx, db); err != nil {
+			t.Fatalf("migrate: %v", err)
+		}
+		client := ent.NewClient(ent.Driver(db.Driver()))
+		e, err := newApp(testSettings(), client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(e)
+		defer srv.Close()
+		c := &apiClient{t: t, base: srv.URL}
+
+		// Register accepts nickname, ignores role (superuser-only) and
+		// internal_note (hidden, never set through the API).
+		code, neo, raw := c.do("POST", "/auth/register", "", map[string]any{
+			"email": "neo@example.com", "password": password,
+			"nickname": "neo", "role": "admin", "internal_note": "from the client"})
+		if code != 201 || neo["nickname"] != "neo" || neo["role"] != "member" {
+			t.Fatalf("register: %d %s", code, raw)
+		}
+		noHidden(t, "register", raw)
+		neoID := uuid.MustParse(neo["id"].(string))
+		if u := client.User.GetX(ctx, neoID); u.InternalNote != nil || u.Role != "member" {
+			t.Fatalf("stored after register: role %q internal_note %v", u.Role, u.InternalNote)
+		}
+
+		// The application's code sets the hidden field; the API never shows it.
+		client.User.UpdateOneID(neoID).SetInternalNote("watch this one").ExecX(ctx)
+		neoTok := c.login("neo@example.com")
+		code, me, raw := c.do("GET", "/users/me", neoTok, nil)
+		if code != 200 || me["nickname"] != "neo" || me["role"] != "member" {
+			t.Fatalf("GET /users/me: %d %s", code, raw)
+		}
+		noHidden(t, "GET /users/me", raw)
+
+		// A user changes their nickname, not their role nor the hidden field.
+		code, me, raw = c.do("PATCH", "/users/me", neoTok, map[string]any{
+			"nickname": "trinity", "role": "admin", "internal_note": "erased"})
+		if code != 200 || me["nickname"] != "trinity" || me["role"] != "member" {
+			t.Fatalf("PATCH /users/me: %d %s", code, raw)
+		}
+		noHidden(t, "PATCH /users/me", raw)
+		code, body, _ := c.do("PATCH", "/users/me", neoTok, map[string]any{"nickname": strings.Repeat("n", 41)})
+		wantFieldError(t, "a 41-character nickname", code, body, "nickname")
+		code, body, _ = c.do("PATCH", "/users/me", neoTok, map[string]any{"nickname": 42})
+		wantFieldError(t, "a number for nickname", code, body, "nickname")
+
+		// A superuser sets role; an invalid value is a 422 naming the field.
+		c.do("POST", "/auth/register", "", map[string]any{"email": "root@example.com", "password": password})
+		client.User.Update().Where(user.Email("root@example.com")).SetIsSuperuser(true).ExecX(ctx)
+		rootTok := c.login("root@example.com")
+		code, u, raw := c.do("PATCH", "/users/"+neoID.String(), rootTok, map[string]any{"role": "admin", "internal_note": "erased"})
+		if code != 200 || u["role"] != "admin" || u["nickname"] != "trinity" {
+			t.Fatalf("superuser PATCH /users/{id}: %d %s", code, raw)
+		}
+		noHidden(t, "PATCH /users/{id}", raw)
+		code, body, _ = c.do("PATCH", "/users/"+neoID.String(), rootTok, map[string]any{"role": "owner"})
+		wantFieldError(t, "role owner", code, body, "role")
+		if u := client.User.GetX(ctx, neoID); u.Role != "admin" || u.InternalNote == nil || *u.InternalNote != "watch this one" {
+			t.Fatalf("stored after the patches: role %q internal_note %v", u.Role, u.InternalNote)
+		}
+		for _, path := range []string{"/users/" + neoID.String(), "/users"} {
+			code, _, raw := c.do("GET", path, rootTok, nil)
+			if code != 200 {
+				t.Fatalf("GET %s: %d %s", path, code, raw)
+			}
+			noHidden(t, "GET "+path, raw)
+		}
+
+		// The application's own route, for superusers only.
+		if code, _, raw := c.do("GET", "/admin/nicknames", "", nil); code != 401 {
+			t.Fatalf("/admin/nicknames without a token: %d %s", code, raw)
+		}
+		if code, _, raw := c.do("GET", "/admin/nicknames", neoTok, nil); code != 403 {
+			t.Fatalf("/admin/nicknames as a user (role admin is not superuser): %d %s", code, raw)
+		}
+		code, body, raw = c.do("GET", "/admin/nicknames", rootTok, nil)
+		if code != 200 || !reflect.DeepEqual(body["nicknames"], []any{"trinity"}) {
+			t.Fatalf("/admin/nicknames: %d %s", code, raw)
+		}
+	})
+}
+
+// TestMigrationsMatchSchema checks the committed migrations build exactly
+// the schema of the generated code: after a schema edit, run
+// `go run ./cmd/migrate-diff NAME`.
+func TestMigrationsMatchSchema(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		ctx := context.Background()
+		var dev *database.DB
+		if d == dialect.SQLite {
+			var err error
+			if dev, err = database.Open(ctx, "sqlite://:memory:"); err != nil {
+				t.Fatal(err)
+			}
+			defer dev.Close()
+		} else {
+			dev = testDB(t, d)
+		}
+		dir, err := database.DirFS(migrations.FS, database.DialectDir(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts, err := database.Drift(ctx, dev, dir, migrate.Tables)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stmts) > 0 {
+			t.Fatalf("the migrations are behind the schema; run `go run ./cmd/migrate-diff NAME`. Missing:\n%s", strings.Join(stmts, "\n"))
+		}
+	})
+}
+
+func testSettings() Settings {
+	return Settings{Settings: config.Settings{
+		JWTSecret: secret, VerificationSecret: secret, ResetPasswordSecret: secret,
+		HashMemoryKiB: 19456, HashIterations: 2, HashParallelism: 1,
+	}}
+}
+
+// noHidden fails when a response shows the hidden field.
+func noHidden(t *testing.T, what string, raw []byte) {
+	t.Helper()
+	if bytes.Contains(raw, []byte("internal_note")) || bytes.Contains(raw, []byte("watch this one")) {
+		t.Fatalf("%s shows the hidden field: %s", what, raw)
+	}
+}
+
+// wantFieldError checks a 422 whose first error is at ["body", field].
+func wantFieldError(t *testing.T, what string, code int, body map[string]any, field string) {
+	t.Helper()
+	detail, _ := body["detail"].([]any)
+	if code != 422 || len(detail) == 0 {
+		t.Fatalf("%s: %d %v, want 422", what, code, body)
+	}
+	first, _ := detail[0].(map[string]any)
+	if !reflect.DeepEqual(first["loc"], []any{"body", field}) {
+		t.Fatalf("%s: loc %v, want [body %s]", what, first["loc"], field)
+	}
+}
+
+// apiClient talks JSON to the application.
+type apiClient struct {
+	t    *testing.T
+	base string
+}
+
+func (c *apiClient) do(method, path, token string, body any) (int, map[string]any, []byte) {
+	c.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, c.base+path, rd)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return c.send(req)
+}
+
+func (c *apiClient) send(req *http.Request) (int, map[string]any, []byte) {
+	c.t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, m, raw
+}
+
+func (c *apiClient) login(email string) string {
+	c.t.Helper()
+	form := url.Values{"username": {email}, "password": {password}}
+	req, err := http.NewRequest("POST", c.base+"/auth/jwt/login", strings.NewReader(form.Encode()))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	code, body, raw := c.send(req)
+	tok, _ := body["access_token"].(string)
+	if code != 200 || tok == "" {
+		c.t.Fatalf("login %s: %d %s", email, code, raw)
+	}
+	return tok
+}
+
+// forEachDialect runs f as a subtest on SQLite and on PostgreSQL.
+func forEachDialect(t *testing.T, f func(t *testing.T, d string)) {
+	t.Helper()
+	for _, d := range []string{dialect.SQLite, dialect.Postgres} {
+		t.Run(database.DialectDir(d), func(t *testing.T) { f(t, d) })
+	}
+}
+
+// testDB returns an empty database of the dialect, removed when t ends: a
+// SQLite file, or a throwaway database on the PostgreSQL server of
+// KEYLIN_TEST_POSTGRES_URL (default the local server; "off" skips).
+func testDB(t *testing.T, d string) *database.DB {
+	t.Helper()
+	ctx := context.Background()
+	if d == dialect.SQLite {
+		db, err := database.Open(ctx, "file:"+filepath.Join(t.TempDir(), "extend.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	admin := os.Getenv("KEYLIN_TEST_POSTGRES_URL")
+	switch admin {
+	case "off":
+		t.Skip("PostgreSQL tests are off (KEYLIN_TEST_POSTGRES_URL=off)")
+	case "":
+		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+	}
+	db, drop, err := database.CreateTempPostgres(ctx, admin, "keylin_extend")
+	if err != nil {
+		t.Fatalf("create throwaway PostgreSQL database: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := drop(context.Background()); err != nil {
+			t.Errorf("drop throwaway database: %v", err)
+		}
+	})
+	return db
+}
