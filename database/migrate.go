@@ -2,6 +2,7 @@ package database
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -230,8 +231,30 @@ func (m *Migrator) Apply(ctx context.Context) (*ApplyResult, error) {
 }
 
 // applyNext applies the first pending file in a transaction of its own.
+//
+// On SQLite, foreign keys are switched off on the file's connection before
+// its transaction begins (inside one, SQLite ignores the PRAGMA that Atlas
+// writes around table rebuilds, and dropping a rebuilt table would cascade
+// to, or be refused by, the rows that reference it), and the transaction
+// commits only if PRAGMA foreign_key_check then finds no violation.
 func (m *Migrator) applyNext(ctx context.Context) (f migrate.File, stmts int, took time.Duration, done bool, err error) {
-	tx, err := m.db.BeginTx(ctx, nil)
+	var begin interface {
+		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+	} = m.db.DB
+	sqliteFK := m.db.Dialect == dialect.SQLite
+	if sqliteFK {
+		conn, err := m.db.Conn(ctx)
+		if err != nil {
+			return nil, 0, 0, false, fmt.Errorf("database: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "PRAGMA foreign_keys = off"); err != nil {
+			return nil, 0, 0, false, fmt.Errorf("database: %w", err)
+		}
+		defer conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA foreign_keys = on")
+		begin = conn
+	}
+	tx, err := begin.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, 0, 0, false, fmt.Errorf("database: begin migration transaction: %w", err)
 	}
@@ -272,6 +295,11 @@ func (m *Migrator) applyNext(ctx context.Context) (f migrate.File, stmts int, to
 			ae.Statement, ae.Err = se.Stmt.Text, se.Err
 		}
 		return nil, 0, 0, false, ae
+	}
+	if sqliteFK {
+		if err := foreignKeyCheck(ctx, tx); err != nil {
+			return nil, 0, 0, false, &ApplyError{File: f.Name(), Err: err}
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, 0, 0, false, &ApplyError{File: f.Name(), Err: fmt.Errorf("commit: %w", err)}
@@ -384,4 +412,25 @@ func dirError(err error) error {
 		return fmt.Errorf("%w: %v; if the change is intended, re-hash the directory (make migrate-hash)", ErrDirChecksum, err)
 	}
 	return fmt.Errorf("database: %w", err)
+}
+
+// foreignKeyCheck fails when a SQLite migration left rows whose foreign
+// keys point nowhere.
+func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return fmt.Errorf("foreign key check: %w", err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table string
+		var rowid sql.NullInt64
+		var parent string
+		var fkid int
+		if err := rows.Scan(&table, &rowid, &parent, &fkid); err != nil {
+			return fmt.Errorf("foreign key check: %w", err)
+		}
+		return fmt.Errorf("foreign key violation: a row of %s references a missing row of %s", table, parent)
+	}
+	return rows.Err()
 }

@@ -431,3 +431,67 @@ func TestStatusIgnoresAtlasCLIBookkeeping(t *testing.T) {
 		}
 	})
 }
+
+// TestSQLiteRebuildKeepsReferencingRows: Atlas rebuilds a SQLite table to
+// alter it (PRAGMA foreign_keys = off; create, copy, drop, rename). Rows of
+// other tables referencing users, with ON DELETE CASCADE, must survive.
+func TestSQLiteRebuildKeepsReferencingRows(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.Migrated(t, dialect.SQLite)
+	orders := copyDir(t, dialect.SQLite, map[string]string{
+		"29990101000000_orders.sql": "CREATE TABLE `orders` (`id` integer NOT NULL PRIMARY KEY, `user_id` uuid NOT NULL REFERENCES `users` (`id`) ON DELETE CASCADE);\n",
+	})
+	if _, err := newMigrator(t, db, orders).Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id := uuid.NewString()
+	if _, err := db.ExecContext(ctx, "INSERT INTO users (id, email, hashed_password) VALUES (?, 'o@example.com', 'x')", id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, "INSERT INTO orders (id, user_id) VALUES (1, ?)", id); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := orders.Files()
+	extra := map[string]string{}
+	for _, f := range files {
+		extra[f.Name()] = string(f.Bytes())
+	}
+	// The rebuild as Atlas writes it: the users table under a new name, copy,
+	// drop, rename.
+	var create string
+	for _, line := range strings.Split(string(files[0].Bytes()), "\n") {
+		if strings.HasPrefix(line, "CREATE TABLE `users`") {
+			create = strings.Replace(line, "`users`", "`new_users`", 1)
+		}
+	}
+	if create == "" {
+		t.Fatal("no CREATE TABLE users in the first migration")
+	}
+	extra["29990102000000_rebuild.sql"] = "PRAGMA foreign_keys = off;\n" + create + "\n" +
+		"INSERT INTO `new_users` SELECT * FROM `users`;\n" +
+		"DROP TABLE `users`;\n" +
+		"ALTER TABLE `new_users` RENAME TO `users`;\n" +
+		"PRAGMA foreign_keys = on;\n"
+	if _, err := newMigrator(t, db, copyDir(t, dialect.SQLite, extra)).Apply(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM orders").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("orders after rebuilding users: %d (%v), want 1", n, err)
+	}
+	var fk int
+	if err := db.QueryRowContext(ctx, "PRAGMA foreign_keys").Scan(&fk); err != nil || fk != 1 {
+		t.Fatalf("foreign keys left off: %d %v", fk, err)
+	}
+	t.Run("ViolationRefused", func(t *testing.T) {
+		extra["29990103000000_orphan.sql"] = "INSERT INTO `orders` (`id`, `user_id`) VALUES (2, 'no-such-user');\n"
+		_, err := newMigrator(t, db, copyDir(t, dialect.SQLite, extra)).Apply(ctx)
+		var ae *database.ApplyError
+		if !errors.As(err, &ae) || !strings.Contains(err.Error(), "foreign key") {
+			t.Fatalf("err = %v", err)
+		}
+		if err := db.QueryRowContext(ctx, "SELECT count(*) FROM orders").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("the violating file was applied: %d orders", n)
+		}
+	})
+}
