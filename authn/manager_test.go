@@ -20,19 +20,14 @@ import (
 	"github.com/keylin/keylin/authn"
 	"github.com/keylin/keylin/database"
 	"github.com/keylin/keylin/ent"
+	"github.com/keylin/keylin/internal/authtest"
 	"github.com/keylin/keylin/internal/dbtest"
 )
 
 const (
-	testAccessSecret = "access-secret-0123456789abcdef0123456789"
-	testVerifySecret = "verify-secret-0123456789abcdef0123456789"
-	testResetSecret  = "reset-secret-0123456789abcdef01234567890"
-	testPassword     = "correct horse battery"
+	testAccessSecret = authtest.AccessSecret
+	testPassword     = authtest.Password
 )
-
-// cheapParams keep tests fast; the defaults are exercised by the hasher's
-// own tests and benchmarks.
-var cheapParams = authn.HashParams{Memory: 19456, Iterations: 2, Parallelism: 1, SaltLen: 16, KeyLen: 32}
 
 // captureHooks records the tokens the flows hand out.
 type captureHooks struct {
@@ -106,27 +101,10 @@ type env struct {
 	tokens *authn.Tokens
 }
 
-func newManagerTokens(t testing.TB) *authn.Tokens {
-	t.Helper()
-	tok, err := authn.NewTokens(authn.TokenConfig{
-		AccessSecret: []byte(testAccessSecret),
-		VerifySecret: []byte(testVerifySecret),
-		ResetSecret:  []byte(testResetSecret),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-func newHasher(t testing.TB, opts ...authn.HasherOption) *authn.Hasher {
-	t.Helper()
-	h, err := authn.NewHasher(append([]authn.HasherOption{authn.WithHashParams(cheapParams)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h
-}
+var (
+	newManagerTokens = authtest.Tokens
+	newHasher        = authtest.Hasher
+)
 
 // newEnvOn builds a Manager over an already migrated database.
 func newEnvOn(t testing.TB, db *database.DB, opts ...authn.Option) *env {

@@ -20,18 +20,18 @@ import (
 	"github.com/keylin/keylin/authn"
 	"github.com/keylin/keylin/ent"
 	"github.com/keylin/keylin/httpapi"
+	"github.com/keylin/keylin/internal/authtest"
 	"github.com/keylin/keylin/internal/dbtest"
 )
 
 const (
-	testAccessSecret = "access-secret-0123456789abcdef0123456789"
-	testVerifySecret = "verify-secret-0123456789abcdef0123456789"
-	testResetSecret  = "reset-secret-0123456789abcdef01234567890"
-	testPassword     = "correct horse battery"
+	testAccessSecret = authtest.AccessSecret
+	testVerifySecret = authtest.VerifySecret
+	testResetSecret  = authtest.ResetSecret
+	testPassword     = authtest.Password
 )
 
-// cheapParams keep tests fast (OWASP's minimum for argon2id).
-var cheapParams = authn.HashParams{Memory: 19456, Iterations: 2, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+var cheapParams = authtest.CheapParams
 
 // captureHooks records the verify and reset tokens the flows hand out.
 type captureHooks struct {
