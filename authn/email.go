@@ -2,10 +2,12 @@ package authn
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"golang.org/x/net/idna"
+	"golang.org/x/text/unicode/norm"
 )
 
 // ErrInvalidEmail: an address that is not a valid email address. The HTTP
@@ -16,10 +18,12 @@ var ErrInvalidEmail = errors.New("authn: invalid email address")
 const MaxEmailLength = 320
 
 // NormalizeEmail validates an email address and normalises it the way
-// fastapi-users' validator does: surrounding blanks are trimmed, the domain
-// is lower-cased (and internationalised domains converted to their ASCII
-// form), the local part is kept as typed. Uniqueness and login compare
-// addresses ignoring case altogether, in the database.
+// fastapi-users' validator (python-email-validator) does: surrounding
+// blanks are trimmed, the domain is lower-cased and kept in Unicode (an
+// internationalised domain is checked through its IDNA form), the local part
+// is kept as typed, in Unicode normal form C. Special-use domains
+// (.local, .localhost, .test, .invalid, .onion, .arpa) are refused.
+// Uniqueness and login compare addresses ignoring case, in the database.
 func NormalizeEmail(s string) (string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || len(s) > MaxEmailLength || !utf8.ValidString(s) {
@@ -37,8 +41,15 @@ func NormalizeEmail(s string) (string, error) {
 	if err != nil || !validDomain(ascii) {
 		return "", ErrInvalidEmail
 	}
-	return local + "@" + ascii, nil
+	uni, err := idna.Lookup.ToUnicode(ascii)
+	if err != nil {
+		return "", ErrInvalidEmail
+	}
+	return norm.NFC.String(local) + "@" + uni, nil
 }
+
+// specialUseTLDs are the special-use domain names email-validator refuses.
+var specialUseTLDs = []string{"arpa", "invalid", "local", "localhost", "onion", "test"}
 
 // validLocal accepts a dot-atom local part (RFC 5322 atext, plus UTF-8 as
 // RFC 6531 allows), at most 64 bytes, without quoting.
@@ -83,5 +94,5 @@ func validDomain(d string) bool {
 		}
 	}
 	tld := labels[len(labels)-1]
-	return strings.Trim(tld, "0123456789") != ""
+	return strings.Trim(tld, "0123456789") != "" && !slices.Contains(specialUseTLDs, tld)
 }

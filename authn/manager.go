@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -218,6 +220,20 @@ func (m *Manager) ValidatePassword(ctx context.Context, password string, user *U
 	return &InvalidPasswordError{Reason: err.Error()}
 }
 
+// findByEmail looks a user up by an email as a client typed it: normalised
+// when it is a valid address, so that an internationalised domain in any
+// case matches; never sent to the database when it cannot be an email
+// (not UTF-8, a NUL byte, too long): ErrUserNotFound.
+func (m *Manager) findByEmail(ctx context.Context, email string) (*User, error) {
+	if !utf8.ValidString(email) || strings.ContainsRune(email, 0) || len(email) > MaxEmailLength {
+		return nil, ErrUserNotFound
+	}
+	if n, err := NormalizeEmail(email); err == nil {
+		email = n
+	}
+	return m.store.GetUserByEmail(ctx, email)
+}
+
 // Authenticate checks an email and password. Unknown email, wrong password
 // and inactive user are all ErrBadCredentials, and cost the same hashing
 // work, so neither the answer nor its timing tells whether an account
@@ -225,7 +241,7 @@ func (m *Manager) ValidatePassword(ctx context.Context, password string, user *U
 // ErrUserNotVerified. A hash in an older scheme or with other parameters is
 // replaced by a current one.
 func (m *Manager) Authenticate(ctx context.Context, email, password string) (*User, error) {
-	u, err := m.store.GetUserByEmail(ctx, email)
+	u, err := m.findByEmail(ctx, email)
 	if errors.Is(err, ErrUserNotFound) {
 		if err := m.hasher.VerifyDummy(ctx, password); err != nil {
 			return nil, err
@@ -337,7 +353,7 @@ func (m *Manager) revocationInstant() time.Time {
 // verified users are silently skipped, so the answer does not enumerate
 // accounts.
 func (m *Manager) RequestVerify(ctx context.Context, email string) error {
-	u, err := m.store.GetUserByEmail(ctx, email)
+	u, err := m.findByEmail(ctx, email)
 	if errors.Is(err, ErrUserNotFound) {
 		return nil
 	}
@@ -391,7 +407,7 @@ func (m *Manager) Verify(ctx context.Context, token string) (*User, error) {
 // silently skipped, after the same hashing work a known user costs. The token carries a fingerprint of the current password
 // hash, so it dies when the password changes: it can be used once.
 func (m *Manager) ForgotPassword(ctx context.Context, email string) error {
-	u, err := m.store.GetUserByEmail(ctx, email)
+	u, err := m.findByEmail(ctx, email)
 	if err != nil && !errors.Is(err, ErrUserNotFound) {
 		return err
 	}
@@ -491,7 +507,14 @@ func (m *Manager) Update(ctx context.Context, u *User, in UserUpdate, safe bool)
 		if err != nil {
 			return nil, err
 		}
-		if email != u.Email {
+		switch {
+		case email == u.Email:
+		case strings.EqualFold(email, u.Email):
+			// The same address in another case: the mailbox did not change,
+			// so neither does verification.
+			ch.Email = &email
+			changed["email"] = email
+		default:
 			other, err := m.store.GetUserByEmail(ctx, email)
 			switch {
 			case err == nil && other.ID != u.ID:
@@ -574,7 +597,7 @@ func (m *Manager) Get(ctx context.Context, id uuid.UUID) (*User, error) {
 
 // GetByEmail returns the user with the email in any case, or ErrUserNotFound.
 func (m *Manager) GetByEmail(ctx context.Context, email string) (*User, error) {
-	return m.store.GetUserByEmail(ctx, email)
+	return m.findByEmail(ctx, email)
 }
 
 // Page is one page of [Manager.List].

@@ -78,9 +78,11 @@ func (a *API) readJSON(c echo.Context) (*jsonBody, bool) {
 func (a *API) writeBodyError(c echo.Context, err error) bool {
 	if errors.Is(err, errTooLarge) {
 		_ = writeStatus(c, http.StatusRequestEntityTooLarge)
-	} else {
-		_ = a.writeError(c, "", fmt.Errorf("reading request body: %w", err))
+		return false
 	}
+	// The client went away or stalled: its mistake, not ours.
+	a.log.WarnContext(c.Request().Context(), "reading request body failed", "path", c.Request().URL.Path, "error", err)
+	_ = writeStatus(c, http.StatusBadRequest)
 	return false
 }
 
@@ -158,6 +160,12 @@ func (jb *jsonBody) str(field string, required bool, maxLen int) *string {
 	var s string
 	if v[0] != '"' || json.Unmarshal(v, &s) != nil {
 		jb.fail(field, typ, msg)
+		return nil
+	}
+	if field != "password" && strings.ContainsRune(s, 0) {
+		// PostgreSQL text cannot hold NUL; refuse it here rather than fail
+		// in the database. Passwords are only ever hashed.
+		jb.fail(field, "string_type", "String should not contain NUL characters")
 		return nil
 	}
 	if maxLen > 0 && utf8.RuneCountInString(s) > maxLen {

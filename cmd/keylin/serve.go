@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -27,6 +28,8 @@ const (
 	idleTimeout       = 120 * time.Second
 	shutdownTimeout   = 25 * time.Second
 	pruneInterval     = time.Hour
+	mailQueueSize     = 1024
+	mailSendTimeout   = time.Minute
 	serverBodyLimit   = "1M"
 )
 
@@ -68,6 +71,7 @@ type server struct {
 	echo *echo.Echo
 	log  *slog.Logger
 	m    *authn.Manager
+	mail *mail.Queue
 }
 
 func newServer(c *core, e *env) (*server, error) {
@@ -78,12 +82,30 @@ func newServer(c *core, e *env) (*server, error) {
 			return c.tokens.IssueVerify(u.ID, u.Email)
 		}))
 	}
-	hooks, err := mail.NewHooks(mail.Config{
+	mcfg := mail.Config{
 		URL: s.MailURL, From: s.MailFrom, VerifyURL: s.VerifyURL, ResetURL: s.ResetPasswordURL,
 		Console: e.stderr, Logger: c.log,
-	}, mopts...)
+	}
+	sender, err := mail.NewSender(mcfg)
 	if err != nil {
 		return nil, err
+	}
+	// Mail leaves from a background queue: a slow mail server must neither
+	// stall requests nor tell, by their timing, which accounts exist.
+	queue, err := mail.NewQueue(sender, mailQueueSize, mailSendTimeout, c.log)
+	if err != nil {
+		return nil, err
+	}
+	hooks, err := mail.NewHooks(mcfg, append(mopts, mail.WithSender(queue))...)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(s.MailURL, "console:") && !strings.HasPrefix(s.MailURL, "file:") {
+		for name, v := range map[string]string{"VERIFY_URL": s.VerifyURL, "RESET_PASSWORD_URL": s.ResetPasswordURL, "MAIL_FROM": s.MailFrom} {
+			if strings.Contains(v, "localhost") {
+				c.log.Warn("mail is delivered but "+name+" still points at localhost; set it to your site", "variable", name)
+			}
+		}
 	}
 	if w := hooks.Warning(); w != "" {
 		c.log.Warn(w)
@@ -123,10 +145,10 @@ func newServer(c *core, e *env) (*server, error) {
 			MaxAge:           600,
 		}))
 	}
-	app.GET("/healthz", func(ec echo.Context) error {
+	healthz := func(ec echo.Context) error {
 		return ec.JSON(http.StatusOK, map[string]string{"status": "ok"})
-	})
-	app.GET("/readyz", func(ec echo.Context) error {
+	}
+	readyz := func(ec echo.Context) error {
 		ctx, cancel := context.WithTimeout(ec.Request().Context(), 2*time.Second)
 		defer cancel()
 		if err := c.db.PingContext(ctx); err != nil {
@@ -134,9 +156,13 @@ func newServer(c *core, e *env) (*server, error) {
 			return ec.JSON(http.StatusServiceUnavailable, map[string]string{"detail": "database unreachable"})
 		}
 		return ec.JSON(http.StatusOK, map[string]string{"status": "ready"})
-	})
+	}
+	for path, h := range map[string]echo.HandlerFunc{"/healthz": healthz, "/readyz": readyz} {
+		app.GET(path, h)
+		app.HEAD(path, h) // load balancers probe with HEAD too
+	}
 	api.MountAll(app)
-	return &server{core: c, echo: app, log: c.log, m: m}, nil
+	return &server{core: c, echo: app, log: c.log, m: m, mail: queue}, nil
 }
 
 // run serves until ctx ends (SIGINT/SIGTERM), then lets in-flight requests
@@ -172,6 +198,9 @@ func (s *server) run(ctx context.Context, addr string) error {
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	if err := s.mail.Close(sctx); err != nil {
+		s.log.Warn("mail queue not drained before shutdown", "error", err)
 	}
 	s.log.Info("stopped")
 	return nil

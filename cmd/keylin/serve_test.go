@@ -109,8 +109,23 @@ func do(t *testing.T, method, u, ctype, body string, hdr ...string) (*http.Respo
 	return resp, string(b)
 }
 
-// lastMail returns the last message of a kind from the file transport.
+// lastMail returns the last message of a kind from the file transport,
+// waiting for the background queue to write it.
 func lastMail(t *testing.T, path, kind string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if m := readLastMail(t, path, kind); m != nil {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s mail in %s", kind, path)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func readLastMail(t *testing.T, path, kind string) map[string]any {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -128,9 +143,6 @@ func lastMail(t *testing.T, path, kind string) map[string]any {
 		if m["kind"] == kind {
 			last = m
 		}
-	}
-	if last == nil {
-		t.Fatalf("no %s mail in %s", kind, path)
 	}
 	return last
 }
@@ -151,6 +163,9 @@ func TestServe(t *testing.T) {
 			resp, _ = do(t, "GET", s.base+"/readyz", "", "")
 			if resp.StatusCode != 200 {
 				t.Fatalf("readyz: %d", resp.StatusCode)
+			}
+			if resp, _ = do(t, "HEAD", s.base+"/healthz", "", ""); resp.StatusCode != 200 {
+				t.Fatalf("HEAD /healthz: %d", resp.StatusCode)
 			}
 			resp, body = do(t, "GET", s.base+"/no/such/route", "", "")
 			if resp.StatusCode != 404 || strings.TrimSpace(body) != `{"detail":"Not Found"}` || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {

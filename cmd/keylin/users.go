@@ -102,10 +102,6 @@ func usersCommand() *command {
 						if *email == "" {
 							return errors.New("users set-password needs --email")
 						}
-						pw, err := readPassword(e, "New password: ")
-						if err != nil {
-							return err
-						}
 						c, m, err := openManager(ctx, e)
 						if err != nil {
 							return err
@@ -114,6 +110,10 @@ func usersCommand() *command {
 						u, err := m.GetByEmail(ctx, *email)
 						if err != nil {
 							return userError(err)
+						}
+						pw, err := readPassword(e, "New password: ")
+						if err != nil {
+							return err
 						}
 						if _, err := m.Update(ctx, u, authn.UserUpdate{Password: &pw}, false); err != nil {
 							return userError(err)
@@ -181,9 +181,13 @@ func readPassword(e *env, prompt string) (string, error) {
 		}
 		return string(a), nil
 	}
-	line, err := bufio.NewReader(io.LimitReader(e.stdin, 4096)).ReadString('\n')
+	const limit = 4096 // far above the policy's 1024 bytes; never cut silently
+	line, err := bufio.NewReader(io.LimitReader(e.stdin, limit+1)).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("read password from stdin: %w", err)
+	}
+	if len(line) > limit {
+		return "", errors.New("the password line on stdin is too long")
 	}
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {

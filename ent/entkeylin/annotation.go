@@ -2,6 +2,7 @@ package entkeylin
 
 import (
 	"encoding/json"
+	"strings"
 
 	"entgo.io/ent/schema"
 )
@@ -143,10 +144,11 @@ type FieldValue struct {
 }
 
 // DecodeString reads a JSON string, strictly (no number or boolean
-// coerced). For generated code.
+// coerced; no NUL character, which PostgreSQL text cannot hold). For
+// generated code.
 func DecodeString(raw json.RawMessage) (string, bool) {
 	var s string
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil || strings.ContainsRune(s, 0) {
 		return "", false
 	}
 	return s, true
