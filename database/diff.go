@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"ariga.io/atlas/sql/migrate"
+	"entgo.io/ent/dialect"
 	entschema "entgo.io/ent/dialect/sql/schema"
 
 	"github.com/keylin/keylin/ent/entkeylin"
@@ -102,4 +105,41 @@ func diff(ctx context.Context, dev *DB, dir migrate.Dir, name string, tables []*
 		return fmt.Errorf("database: diff %s: %w", DialectDir(dev.Dialect), err)
 	}
 	return nil
+}
+
+// DiffDir is [Diff] with its scratch database made and removed here: it
+// writes the next migration named name for dialect d (dialect.Postgres or
+// dialect.SQLite) into root/<DialectDir(d)>, creating the directory if
+// needed. The SQLite scratch database lives in memory; the PostgreSQL one
+// is a throwaway database on the server devPostgresURL names. It returns
+// the file written, or "" when nothing changed.
+func DiffDir(ctx context.Context, d, root, devPostgresURL, name string, tables []*entschema.Table) (string, error) {
+	p := filepath.Join(root, DialectDir(d))
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		return "", err
+	}
+	dir, err := migrate.NewLocalDir(p)
+	if err != nil {
+		return "", err
+	}
+	var (
+		dev  *DB
+		drop = func(context.Context) error { return nil }
+	)
+	switch d {
+	case dialect.SQLite:
+		dev, err = Open(ctx, "sqlite://:memory:")
+	case dialect.Postgres:
+		dev, drop, err = CreateTempPostgres(ctx, devPostgresURL, "keylin_dev")
+	default:
+		return "", fmt.Errorf("database: no migrations for dialect %q", d)
+	}
+	if err != nil {
+		return "", fmt.Errorf("database: scratch database for %s: %w", DialectDir(d), err)
+	}
+	defer func() {
+		_ = drop(context.WithoutCancel(ctx))
+		dev.Close()
+	}()
+	return Diff(ctx, dev, dir, name, tables)
 }

@@ -222,26 +222,5 @@ func openMigrator(ctx context.Context, flagURL, dialectDir, baseline string) (*d
 }
 
 func diffDialect(ctx context.Context, d, root, devURL, name string) (string, error) {
-	p := filepath.Join(root, database.DialectDir(d))
-	if err := os.MkdirAll(p, 0o755); err != nil {
-		return "", err
-	}
-	dir, err := migrate.NewLocalDir(p)
-	if err != nil {
-		return "", err
-	}
-	var (
-		dev  *database.DB
-		drop = func(context.Context) error { return nil }
-	)
-	if d == dialect.SQLite {
-		dev, err = database.Open(ctx, "sqlite://:memory:")
-	} else {
-		dev, drop, err = database.CreateTempPostgres(ctx, devURL, "keylin_dev")
-	}
-	if err != nil {
-		return "", fmt.Errorf("dev database for %s: %w", database.DialectDir(d), err)
-	}
-	defer func() { drop(context.WithoutCancel(ctx)); dev.Close() }()
-	return database.Diff(ctx, dev, dir, name, entmigrate.Tables)
+	return database.DiffDir(ctx, d, root, devURL, name, entmigrate.Tables)
 }
