@@ -120,6 +120,17 @@ type Settings struct {
 	// proxies whose X-Forwarded-For keylin believes; none by default. Same
 	// forms as AllowedOrigins.
 	TrustedProxies List `env:"TRUSTED_PROXIES"`
+	// CookieTransport turns on fastapi-users' cookie transport in keylin
+	// serve: POST /auth/cookie/login and /auth/cookie/logout, and protected
+	// routes accept the cookie. Off by default (cookies need CSRF care).
+	CookieTransport bool `env:"COOKIE_TRANSPORT, default=false"`
+	// CookieName is the cookie's name; fastapi-users' own by default, so
+	// that the two services can share a login.
+	CookieName string `env:"COOKIE_NAME, default=fastapiusersauth"`
+	// CookieSecure sends the cookie over HTTPS only; turn it off for local
+	// development over plain HTTP only.
+	CookieSecure bool `env:"COOKIE_SECURE, default=true"`
+
 	// LogLevel is one of debug, info, warn or error (any case); see
 	// [Settings.Level].
 	LogLevel string `env:"LOG_LEVEL, default=info"`

@@ -86,6 +86,8 @@ func TestLoad_Defaults(t *testing.T) {
 		MailFrom:            "keylin@localhost",
 		VerifyURL:           "http://localhost:8000/verify?token={token}",
 		ResetPasswordURL:    "http://localhost:8000/reset-password?token={token}",
+		CookieName:          "fastapiusersauth",
+		CookieSecure:        true,
 		LogLevel:            "info",
 	}
 	if !reflect.DeepEqual(s, want) {

@@ -114,8 +114,12 @@ func newServer(c *core, e *env) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	api, err := httpapi.NewAPI(m, httpapi.WithLogger(c.log), httpapi.WithRequireVerification(s.RequireVerification),
-		httpapi.WithUserSchema(ent.KeylinUserSchema()))
+	apiOpts := []httpapi.Option{httpapi.WithLogger(c.log), httpapi.WithRequireVerification(s.RequireVerification),
+		httpapi.WithUserSchema(ent.KeylinUserSchema())}
+	if s.CookieTransport {
+		apiOpts = append(apiOpts, httpapi.WithCookie(httpapi.CookieConfig{Name: s.CookieName, Insecure: !s.CookieSecure}))
+	}
+	api, err := httpapi.NewAPI(m, apiOpts...)
 	if err != nil {
 		return nil, err
 	}

@@ -318,3 +318,30 @@ func TestServeOptions(t *testing.T) {
 		t.Fatalf("verify with the mailed token: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestServeCookieTransport: with COOKIE_TRANSPORT, login at
+// /auth/cookie/login sets fastapi-users' cookie, which authenticates.
+func TestServeCookieTransport(t *testing.T) {
+	t.Setenv("COOKIE_TRANSPORT", "true")
+	t.Setenv("COOKIE_NAME", "keylinsession")
+	s := startServe(t, "sqlite:///"+filepath.Join(t.TempDir(), "cookie.db"))
+	do(t, "POST", s.base+"/auth/register", "application/json", `{"email":"c@example.com","password":"cookie passphrase"}`)
+	resp, body := do(t, "POST", s.base+"/auth/cookie/login", "application/x-www-form-urlencoded",
+		url.Values{"username": {"c@example.com"}, "password": {"cookie passphrase"}}.Encode())
+	if resp.StatusCode != 204 || body != "" {
+		t.Fatalf("cookie login: %d %q", resp.StatusCode, body)
+	}
+	var ck *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "keylinsession" {
+			ck = c
+		}
+	}
+	if ck == nil || !ck.HttpOnly || !ck.Secure || ck.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("cookie: %+v", ck)
+	}
+	resp, body = do(t, "GET", s.base+"/users/me", "", "", "Cookie", ck.Name+"="+ck.Value)
+	if resp.StatusCode != 200 || !strings.Contains(body, "c@example.com") {
+		t.Fatalf("me with the cookie: %d %s", resp.StatusCode, body)
+	}
+}
