@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/google/uuid"
+
 	"github.com/keylin/keylin/ent/entkeylin"
 )
 
@@ -18,6 +20,31 @@ type UserExtra struct {
 // field is left alone, a Clear… field set to true sets NULL. It travels in
 // authn.UserCreate.Extra and authn.UserUpdate.Extra.
 type UserInput struct {
+}
+
+// UserRead is the user object keylin's API answers with for this schema
+// (the Python keylin's UserRead): keylin's fields, every key present, then
+// the application's readable fields. Use it for an application's own
+// endpoints that return users.
+type UserRead struct {
+	ID          uuid.UUID `json:"id"`
+	Email       string    `json:"email"`
+	IsActive    bool      `json:"is_active"`
+	IsSuperuser bool      `json:"is_superuser"`
+	IsVerified  bool      `json:"is_verified"`
+	FullName    *string   `json:"full_name"`
+}
+
+// NewUserRead maps an entity to its user object.
+func NewUserRead(u *User) UserRead {
+	return UserRead{
+		ID:          u.ID,
+		Email:       u.Email,
+		IsActive:    u.IsActive,
+		IsSuperuser: u.IsSuperuser,
+		IsVerified:  u.IsVerified,
+		FullName:    u.FullName,
+	}
 }
 
 // keylinUserExtra copies the application's fields of an entity; nil when

@@ -71,6 +71,10 @@ func TestExtend(t *testing.T) {
 			t.Fatalf("GET /users/me: %d %s", code, raw)
 		}
 		noHidden(t, "GET /users/me", raw)
+		// The generated ent.UserRead is the same object, for the app's own routes.
+		if want, _ := json.Marshal(ent.NewUserRead(client.User.GetX(ctx, neoID))); !jsonEqual(t, want, []byte(raw)) {
+			t.Fatalf("ent.NewUserRead = %s, GET /users/me = %s", want, raw)
+		}
 
 		// A user changes their nickname, not their role nor the hidden field.
 		code, me, raw = c.do("PATCH", "/users/me", neoTok, map[string]any{
@@ -278,4 +282,17 @@ func testDB(t *testing.T, d string) *database.DB {
 		}
 	})
 	return db
+}
+
+// jsonEqual compares two JSON documents as values.
+func jsonEqual(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(x, y)
 }

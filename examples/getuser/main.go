@@ -1,6 +1,6 @@
 // Command getuser is the Python keylin README's usage example in Go: an
 // endpoint that loads a user by id through the ent client, and answers with
-// the contract's user object.
+// the contract's user object (ent.UserRead, generated from the schema).
 //
 //	DATABASE_URL=sqlite://keylin.db go run ./examples/getuser
 //	curl localhost:8081/users/<id>
@@ -18,17 +18,6 @@ import (
 	"github.com/keylin/keylin/ent"
 )
 
-// userOut is the user object of the contract: every key present, never
-// the password hash.
-type userOut struct {
-	ID          uuid.UUID `json:"id"`
-	Email       string    `json:"email"`
-	IsActive    bool      `json:"is_active"`
-	IsSuperuser bool      `json:"is_superuser"`
-	IsVerified  bool      `json:"is_verified"`
-	FullName    *string   `json:"full_name"`
-}
-
 // newApp serves GET /users/:id from the ent client.
 func newApp(client *ent.Client) *echo.Echo {
 	e := echo.New()
@@ -44,7 +33,7 @@ func newApp(client *ent.Client) *echo.Echo {
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, userOut{u.ID, u.Email, u.IsActive, u.IsSuperuser, u.IsVerified, u.FullName})
+		return c.JSON(http.StatusOK, ent.NewUserRead(u)) // the contract's user object, generated from the schema
 	})
 	return e
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
+
 	"github.com/keylin/keylin/ent/entkeylin"
 	"github.com/keylin/keylin/examples/extend/ent/user"
 )
@@ -26,6 +28,35 @@ type UserInput struct {
 	Role          *user.Role
 	Nickname      *string
 	ClearNickname bool
+}
+
+// UserRead is the user object keylin's API answers with for this schema
+// (the Python keylin's UserRead): keylin's fields, every key present, then
+// the application's readable fields. Use it for an application's own
+// endpoints that return users.
+type UserRead struct {
+	ID          uuid.UUID `json:"id"`
+	Email       string    `json:"email"`
+	IsActive    bool      `json:"is_active"`
+	IsSuperuser bool      `json:"is_superuser"`
+	IsVerified  bool      `json:"is_verified"`
+	FullName    *string   `json:"full_name"`
+	Role        user.Role `json:"role"`
+	Nickname    *string   `json:"nickname"`
+}
+
+// NewUserRead maps an entity to its user object.
+func NewUserRead(u *User) UserRead {
+	return UserRead{
+		ID:          u.ID,
+		Email:       u.Email,
+		IsActive:    u.IsActive,
+		IsSuperuser: u.IsSuperuser,
+		IsVerified:  u.IsVerified,
+		FullName:    u.FullName,
+		Role:        u.Role,
+		Nickname:    u.Nickname,
+	}
 }
 
 // keylinUserExtra copies the application's fields of an entity; nil when
