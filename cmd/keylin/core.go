@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 
 	"entgo.io/ent/dialect"
@@ -128,5 +127,3 @@ func applyEmbedded(ctx context.Context, db *database.DB, log *slog.Logger) error
 func quietLogger(e *env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
-
-var _ = fmt.Sprint

@@ -112,7 +112,7 @@ func migrateCommand() *command {
 							return errors.New("migrate diff needs exactly one NAME, e.g. keylin migrate diff add_nickname")
 						}
 						for _, d := range dialectsFor(*only) {
-							name, err := diffDialect(ctx, d, *dir, *devURL, args[0])
+							name, err := database.DiffDir(ctx, d, *dir, *devURL, args[0], entmigrate.Tables)
 							if err != nil {
 								return err
 							}
@@ -219,8 +219,4 @@ func openMigrator(ctx context.Context, flagURL, dialectDir, baseline string) (*d
 		return nil, nil, err
 	}
 	return db, m, nil
-}
-
-func diffDialect(ctx context.Context, d, root, devURL, name string) (string, error) {
-	return database.DiffDir(ctx, d, root, devURL, name, entmigrate.Tables)
 }

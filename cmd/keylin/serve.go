@@ -70,7 +70,6 @@ type server struct {
 	core *core
 	echo *echo.Echo
 	log  *slog.Logger
-	m    *authn.Manager
 	mail *mail.Queue
 }
 
@@ -166,7 +165,7 @@ func newServer(c *core, e *env) (*server, error) {
 		app.HEAD(path, h) // load balancers probe with HEAD too
 	}
 	api.MountAll(app)
-	return &server{core: c, echo: app, log: c.log, m: m, mail: queue}, nil
+	return &server{core: c, echo: app, log: c.log, mail: queue}, nil
 }
 
 // run serves until ctx ends (SIGINT/SIGTERM), then lets in-flight requests
