@@ -41,7 +41,8 @@ const (
 //   - The local part is a dot-atom of RFC 5322 atext or characters from
 //     U+0080 up (RFC 6531), at most 64 characters, without quotes; it is kept
 //     as typed, in Unicode normal form C, and its normal form must pass the
-//     same checks.
+//     same checks. The role mailboxes of RFC 2142 (postmaster, abuse,
+//     info, ...) are case-insensitive and lower-cased.
 //   - Neither part may hold unsafe characters: only letters, numbers,
 //     punctuation and symbols, and combining marks other than first.
 //     Spaces (Zs, such as U+3000 or U+2002), line and paragraph separators,
@@ -70,6 +71,9 @@ func NormalizeEmail(s string) (string, error) {
 	if !ok {
 		return "", ErrInvalidEmail
 	}
+	if isASCII(local) && slices.Contains(caseInsensitiveMailboxes, strings.ToLower(local)) {
+		local = strings.ToLower(local)
+	}
 	domain, ascii, ok := normalizeDomain(s[at+1:])
 	if !ok {
 		return "", ErrInvalidEmail
@@ -79,6 +83,14 @@ func NormalizeEmail(s string) (string, error) {
 		return "", ErrInvalidEmail
 	}
 	return addr, nil
+}
+
+// caseInsensitiveMailboxes are email-validator's CASE_INSENSITIVE_MAILBOX_NAMES:
+// the mailbox names of RFC 2142, which it lower-cases.
+var caseInsensitiveMailboxes = []string{
+	"info", "marketing", "sales", "support", // section 3
+	"abuse", "noc", "security", // section 4
+	"postmaster", "hostmaster", "usenet", "news", "webmaster", "www", "uucp", "ftp", // section 5
 }
 
 // normalizeLocal checks a local part and returns it in normal form C.
