@@ -15,12 +15,6 @@ import (
 // layer reports it as a 422 validation error on the email field.
 var ErrInvalidEmail = errors.New("authn: invalid email address")
 
-// MaxEmailLength is the size of the email column (320 characters, the
-// column fastapi-users' SQLAlchemy model declares). It is not the longest
-// address NormalizeEmail accepts: that is email-validator's limit of 254
-// bytes, so every stored address fits the column with room to spare.
-const MaxEmailLength = 320
-
 // The limits of python-email-validator (rfc_constants.py).
 const (
 	maxAddressOctets = 254 // EMAIL_MAX_LENGTH: the whole address, in UTF-8 bytes
@@ -305,3 +299,35 @@ func contextO(lb string, i int, r rune) bool {
 		return !strings.ContainsFunc(lb, func(c rune) bool { return c >= 0x660 && c <= 0x669 })
 	}
 }
+
+// lookupEmail turns an email as a client typed it into the form it is
+// looked up by: normalised when it is a valid address, so that an
+// internationalised domain in any case matches; ok is false when it cannot
+// be an email at all (not UTF-8, a NUL byte, too long), and it is then
+// never sent to the database.
+func lookupEmail(email string) (string, bool) {
+	if !utf8.ValidString(email) || strings.ContainsRune(email, 0) || len(email) > MaxEmailLength {
+		return "", false
+	}
+	if n, err := NormalizeEmail(email); err == nil {
+		return n, true
+	}
+	return email, true
+}
+
+// accountKey is the subject per-account limits count a normalised email
+// by: the address in lower case, as uniqueness compares it.
+func accountKey(email string) string { return strings.ToLower(email) }
+
+// accountOf is accountKey of an email as a client typed it; "" (no
+// account limit) when it cannot be an email at all.
+func accountOf(email string) string {
+	e, ok := lookupEmail(email)
+	if !ok {
+		return ""
+	}
+	return accountKey(strings.TrimSpace(e))
+}
+
+// equalFoldEmail reports whether two addresses are the same ignoring case.
+func equalFoldEmail(a, b string) bool { return strings.EqualFold(a, b) }

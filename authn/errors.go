@@ -1,6 +1,10 @@
 package authn
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"time"
+)
 
 // Domain errors. Each maps to the one fastapi-users error code its doc
 // names (ErrInvalidPassword to the code of the flow it arose in:
@@ -41,7 +45,53 @@ var (
 	// ErrOverloaded: the password-hashing slots stayed busy for longer than
 	// the configured wait. The HTTP layer answers 503 with Retry-After.
 	ErrOverloaded = errors.New("authn: password hashing overloaded")
+	// ErrUnavailable: the database could not be reached or did not answer
+	// in time. Nothing was changed by the failed call; the client may retry.
+	// The HTTP layer answers 503 with Retry-After.
+	ErrUnavailable = errors.New("authn: database unavailable")
+	// ErrThrottled: a rate limit refused the request before any work was
+	// done. The wrapping *ThrottledError says for how long. The HTTP layer
+	// answers 429 with Retry-After.
+	ErrThrottled = errors.New("authn: too many requests")
+	// ErrSessionNotFound: no live session with that id for the user.
+	ErrSessionNotFound = errors.New("authn: session not found")
+	// ErrRefreshTokenInvalid: a refresh token that is malformed, unknown,
+	// expired, already used, or whose session or user is no longer valid.
+	// Code REFRESH_BAD_TOKEN.
+	ErrRefreshTokenInvalid = errors.New("authn: bad refresh token")
+	// ErrRefreshTokenNotFound is what a Store returns when no refresh token
+	// has the hash; the Manager reports it as ErrRefreshTokenInvalid.
+	ErrRefreshTokenNotFound = errors.New("authn: refresh token not found")
+	// ErrRefreshTokenUsed is what a Store returns when the refresh token
+	// was exchanged already; the Manager reports it as
+	// ErrRefreshTokenInvalid.
+	ErrRefreshTokenUsed = errors.New("authn: refresh token already used")
+	// ErrBadCurrentPassword: a password or email change whose current
+	// password is missing or wrong, when the Manager requires it
+	// ([WithCurrentPasswordRequired]). Code UPDATE_USER_BAD_CURRENT_PASSWORD.
+	ErrBadCurrentPassword = errors.New("authn: current password is wrong")
+	// ErrUserHasData: deleting a user whom rows of the application still
+	// refer to (a foreign key without ON DELETE CASCADE). Nothing was
+	// deleted. Code USER_HAS_DATA.
+	ErrUserHasData = errors.New("authn: user still owns data")
 )
+
+// ThrottledError is a request refused by a rate limit. It wraps
+// [ErrThrottled].
+type ThrottledError struct {
+	// Rule names the limit, e.g. "login_ip" (see [Limits]).
+	Rule string
+	// RetryAfter is how long until the limit lets a request through.
+	RetryAfter time.Duration
+}
+
+// Error names the rule and the wait.
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("authn: too many requests (%s); retry after %v", e.Rule, e.RetryAfter)
+}
+
+// Unwrap makes errors.Is(err, ErrThrottled) true.
+func (e *ThrottledError) Unwrap() error { return ErrThrottled }
 
 // InvalidPasswordError is a password refused by the policy or by an app's
 // validator. It wraps [ErrInvalidPassword]; Reason is a human sentence meant

@@ -24,6 +24,10 @@ import (
 type Hooks interface {
 	// AfterRegister runs after a user is created.
 	AfterRegister(ctx context.Context, u *User) error
+	// AfterRegisterExisting runs when somebody registers with the email of
+	// u, an existing user, and the Manager answers as if it had succeeded
+	// (WithQuietRegister): tell the owner.
+	AfterRegisterExisting(ctx context.Context, u *User) error
 	// AfterLogin runs after a successful login.
 	AfterLogin(ctx context.Context, u *User) error
 	// AfterRequestVerify gets the verify token to send to the user.
@@ -37,6 +41,9 @@ type Hooks interface {
 	// AfterUpdate gets the changed fields by their JSON name; a changed
 	// password appears as the key "password" with a nil value.
 	AfterUpdate(ctx context.Context, u *User, changed map[string]any) error
+	// AfterEmailChanged runs after u's email changed to another mailbox;
+	// oldEmail is the address before, which should be told.
+	AfterEmailChanged(ctx context.Context, u *User, oldEmail string) error
 	// BeforeDelete runs before a user is deleted; an error aborts.
 	BeforeDelete(ctx context.Context, u *User) error
 	// AfterDelete runs after a user is deleted.
@@ -56,6 +63,12 @@ func (NopHooks) AfterLogin(context.Context, *User) error { return nil }
 
 // AfterRequestVerify implements Hooks.
 func (NopHooks) AfterRequestVerify(context.Context, *User, string) error { return nil }
+
+// AfterRegisterExisting implements Hooks.
+func (NopHooks) AfterRegisterExisting(context.Context, *User) error { return nil }
+
+// AfterEmailChanged implements Hooks.
+func (NopHooks) AfterEmailChanged(context.Context, *User, string) error { return nil }
 
 // AfterVerify implements Hooks.
 func (NopHooks) AfterVerify(context.Context, *User) error { return nil }

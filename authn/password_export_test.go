@@ -58,3 +58,22 @@ const (
 	MaxHashParallelism = maxParallelism
 	MaxBcryptCost      = maxBcryptCost
 )
+
+// HoldFingerprintSlots takes every slot of m's reset-fingerprint hasher and
+// makes it wait at most wait for one; the returned func gives them back.
+func HoldFingerprintSlots(m *Manager, wait time.Duration) (release func()) {
+	h := m.fingerprints
+	h.maxWait = wait
+	n := cap(h.slots)
+	for range n {
+		h.slots <- struct{}{}
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			for range n {
+				h.release()
+			}
+		})
+	}
+}

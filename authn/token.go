@@ -2,13 +2,12 @@ package authn
 
 import (
 	"bytes"
-	"crypto/rand"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -67,6 +66,13 @@ type TokenConfig struct {
 
 // Tokens issues and parses the access, verify and reset JWTs of the
 // fastapi-users contract. It is safe for concurrent use.
+//
+// Every NumericDate keylin writes (exp, iat) is a JSON integer, as strict
+// consumers expect: PyJWT 2.6, for one, compares iat with a clock truncated
+// to whole seconds and would refuse a fractional iat for up to a second.
+// Parsing is as strict as PyJWT's: claim names match exactly (encoding/json
+// alone would match "SUB" for "sub"), and a token with a crit header is
+// refused, since keylin implements no JWS extension.
 type Tokens struct {
 	method jwt.SigningMethod
 	header string // base64url of the JOSE header, same for every token
@@ -149,16 +155,20 @@ func NewTokens(cfg TokenConfig) (*Tokens, error) {
 	return t, nil
 }
 
+// AccessLifetime is how long the access tokens t issues are valid.
+func (t *Tokens) AccessLifetime() time.Duration { return t.access.lifetime }
+
 // AccessClaims are the claims of a parsed or issued access token.
 type AccessClaims struct {
 	// UserID is the sub claim.
 	UserID uuid.UUID
-	// ID is the jti claim; "" for tokens made by fastapi-users.
-	ID string
-	// IssuedAt is the iat claim, with millisecond precision; zero when the
-	// token has no iat (fastapi-users tokens).
+	// SessionID is the sid claim: the session the token belongs to.
+	// uuid.Nil for tokens without one (made by fastapi-users).
+	SessionID uuid.UUID
+	// IssuedAt is the iat claim; zero when the token has none
+	// (fastapi-users tokens).
 	IssuedAt time.Time
-	// ExpiresAt is the exp claim (whole seconds).
+	// ExpiresAt is the exp claim.
 	ExpiresAt time.Time
 }
 
@@ -181,31 +191,34 @@ type ResetClaims struct {
 	// user's hashed password at issue time; the caller checks it still
 	// matches, which makes reset tokens single use.
 	PasswordFingerprint string
+	// EmailFingerprint is the email_fgpt claim keylin adds (see
+	// [Tokens.EmailFingerprint]); "" for tokens made by fastapi-users.
+	EmailFingerprint string
 	// ExpiresAt is the exp claim.
 	ExpiresAt time.Time
 }
 
-// IssueAccess returns a signed access token for userID with the claims sub,
-// aud (an array, as fastapi-users writes it), exp, iat (seconds with a
-// millisecond fraction) and jti (128 random bits, base64url), and the claims
-// it holds.
-func (t *Tokens) IssueAccess(userID uuid.UUID) (token string, claims AccessClaims, err error) {
+// IssueAccess returns a signed access token for userID in session
+// sessionID, with the claims sub, aud (an array, as fastapi-users writes
+// it), exp, iat (integer seconds) and sid, and the claims it holds.
+func (t *Tokens) IssueAccess(userID, sessionID uuid.UUID) (token string, claims AccessClaims, err error) {
 	now := t.now()
-	var id [16]byte
-	_, _ = rand.Read(id[:]) // never fails (crypto/rand, Go ≥ 1.24)
 	claims = AccessClaims{
 		UserID:    userID,
-		ID:        base64.RawURLEncoding.EncodeToString(id[:]),
-		IssuedAt:  time.UnixMilli(now.UnixMilli()).UTC(),
+		SessionID: sessionID,
+		IssuedAt:  time.Unix(now.Unix(), 0).UTC(),
 		ExpiresAt: time.Unix(now.Add(t.access.lifetime).Unix(), 0).UTC(),
 	}
-	token, err = t.sign(accessPayload{
+	p := accessPayload{
 		Subject:   userID.String(),
 		Audience:  []string{AccessAudience},
 		ExpiresAt: claims.ExpiresAt.Unix(),
-		IssuedAt:  millisDate(claims.IssuedAt),
-		ID:        claims.ID,
-	}, t.access.secret)
+		IssuedAt:  claims.IssuedAt.Unix(),
+	}
+	if sessionID != uuid.Nil {
+		p.SessionID = sessionID.String()
+	}
+	token, err = t.sign(p, t.access.secret)
 	if err != nil {
 		return "", AccessClaims{}, err
 	}
@@ -215,15 +228,24 @@ func (t *Tokens) IssueAccess(userID uuid.UUID) (token string, claims AccessClaim
 // ParseAccess checks an access token and returns its claims. The token
 // must be signed with the configured algorithm and access secret, have aud
 // [AccessAudience] (a string or an array holding it), an exp in the future,
-// no nbf in the future, a sub that is a UUID, and no iat more than a few
-// seconds in the future; iat and jti are optional. Every failure wraps
-// [ErrInvalidToken], joined with the reason (for logs only).
+// no nbf in the future, a sub that is a UUID, no iat more than a few
+// seconds in the future, a sid that is a UUID when present, and no crit
+// header; iat and sid are optional. Every failure wraps [ErrInvalidToken],
+// joined with the reason (for logs only).
 func (t *Tokens) ParseAccess(token string) (AccessClaims, error) {
 	c, err := t.parse(token, &t.access)
 	if err != nil {
 		return AccessClaims{}, err
 	}
-	return AccessClaims{UserID: c.userID, ID: c.ID, IssuedAt: c.issuedAt(), ExpiresAt: c.ExpiresAt.UTC()}, nil
+	ac := AccessClaims{UserID: c.userID, IssuedAt: c.issuedAt(), ExpiresAt: c.ExpiresAt.UTC()}
+	if c.SessionID != nil {
+		sid, err := uuid.Parse(*c.SessionID)
+		if err != nil || len(*c.SessionID) != 36 || sid == uuid.Nil {
+			return AccessClaims{}, invalidToken(errors.New("sid claim is not a UUID"))
+		}
+		ac.SessionID = sid
+	}
+	return ac, nil
 }
 
 // IssueVerify returns a signed verify token for the user and email, shaped
@@ -252,14 +274,28 @@ func (t *Tokens) ParseVerify(token string) (VerifyClaims, error) {
 }
 
 // IssueReset returns a signed reset token for the user, shaped as
-// fastapi-users makes it: sub, password_fgpt, aud (a string), exp.
-func (t *Tokens) IssueReset(userID uuid.UUID, passwordFingerprint string) (string, error) {
+// fastapi-users makes it — sub, password_fgpt, aud (a string), exp — plus
+// email_fgpt, the [Tokens.EmailFingerprint] of the user's email, which
+// binds the token to the address it was mailed to.
+func (t *Tokens) IssueReset(userID uuid.UUID, passwordFingerprint, email string) (string, error) {
 	return t.sign(resetPayload{
 		Subject:             userID.String(),
 		PasswordFingerprint: passwordFingerprint,
+		EmailFingerprint:    t.EmailFingerprint(email),
 		Audience:            ResetAudience,
 		ExpiresAt:           t.now().Add(t.reset.lifetime).Unix(),
 	}, t.reset.secret)
+}
+
+// EmailFingerprint is the email_fgpt claim of reset tokens: 128 bits of an
+// HMAC-SHA256, keyed with the reset secret, of the email in lower case. It
+// binds a reset token to the address without revealing it to whoever reads
+// the token, and is cheap to check.
+func (t *Tokens) EmailFingerprint(email string) string {
+	mac := hmac.New(sha256.New, t.reset.secret)
+	mac.Write([]byte("keylin reset email\x00"))
+	mac.Write([]byte(strings.ToLower(email)))
+	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil)[:16])
 }
 
 // ParseReset checks a reset token as [Tokens.ParseAccess] checks an access
@@ -273,17 +309,22 @@ func (t *Tokens) ParseReset(token string) (ResetClaims, error) {
 	if c.PasswordFingerprint == nil || *c.PasswordFingerprint == "" {
 		return ResetClaims{}, invalidToken(errors.New("password_fgpt claim missing"))
 	}
-	return ResetClaims{UserID: c.userID, PasswordFingerprint: *c.PasswordFingerprint, ExpiresAt: c.ExpiresAt.UTC()}, nil
+	rc := ResetClaims{UserID: c.userID, PasswordFingerprint: *c.PasswordFingerprint, ExpiresAt: c.ExpiresAt.UTC()}
+	if c.EmailFingerprint != nil {
+		rc.EmailFingerprint = *c.EmailFingerprint
+	}
+	return rc, nil
 }
 
 // The payloads keylin signs; field order is the claim order in the JSON.
+// Every NumericDate is an integer.
 type (
 	accessPayload struct {
-		Subject   string     `json:"sub"`
-		Audience  []string   `json:"aud"`
-		ExpiresAt int64      `json:"exp"`
-		IssuedAt  millisDate `json:"iat"`
-		ID        string     `json:"jti"`
+		Subject   string   `json:"sub"`
+		Audience  []string `json:"aud"`
+		ExpiresAt int64    `json:"exp"`
+		IssuedAt  int64    `json:"iat"`
+		SessionID string   `json:"sid,omitempty"`
 	}
 	verifyPayload struct {
 		Subject   string `json:"sub"`
@@ -294,66 +335,75 @@ type (
 	resetPayload struct {
 		Subject             string `json:"sub"`
 		PasswordFingerprint string `json:"password_fgpt"`
+		EmailFingerprint    string `json:"email_fgpt"`
 		Audience            string `json:"aud"`
 		ExpiresAt           int64  `json:"exp"`
 	}
 )
 
-// millisDate is a NumericDate written in seconds with a millisecond
-// fraction (1732675200.123), so that tokens issued within one second of a
-// revocation can be told apart. jwt.TimePrecision is global state, so it
-// is left alone.
-type millisDate time.Time
-
-// MarshalJSON writes the time as seconds with three decimals.
-func (d millisDate) MarshalJSON() ([]byte, error) {
-	ms := time.Time(d).UnixMilli()
-	return strconv.AppendFloat(nil, float64(ms)/1000, 'f', 3, 64), nil
-}
-
-// UnmarshalJSON reads a JSON number of seconds, keeping milliseconds.
-func (d *millisDate) UnmarshalJSON(b []byte) error {
-	f, err := strconv.ParseFloat(string(b), 64)
-	if err != nil || f < 0 || f > maxNumericDate {
-		return errors.New("iat is not a valid NumericDate")
-	}
-	*d = millisDate(time.UnixMilli(int64(math.Round(f * 1000))).UTC())
-	return nil
-}
-
 // parsedClaims receives the payload of any of the three kinds.
 type parsedClaims struct {
-	Subject             string           `json:"sub"`
-	Audience            jwt.ClaimStrings `json:"aud"`
-	ExpiresAt           *jwt.NumericDate `json:"exp"`
-	NotBefore           *jwt.NumericDate `json:"nbf"`
-	IssuedAt            *millisDate      `json:"iat"`
-	ID                  string           `json:"jti"`
-	Email               *string          `json:"email"`
-	PasswordFingerprint *string          `json:"password_fgpt"`
+	Subject             string
+	Audience            jwt.ClaimStrings
+	ExpiresAt           *jwt.NumericDate
+	NotBefore           *jwt.NumericDate
+	IssuedAt            *jwt.NumericDate
+	SessionID           *string
+	Email               *string
+	PasswordFingerprint *string
+	EmailFingerprint    *string
 
 	userID uuid.UUID
+}
+
+// UnmarshalJSON reads the claims by their exact names. encoding/json would
+// also take "SUB" or "Exp" for a field, and the last of several spellings
+// would win; PyJWT reads only the exact name, and so does keylin.
+func (c *parsedClaims) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	fields := []struct {
+		name string
+		dst  any
+	}{
+		{"sub", &c.Subject},
+		{"aud", &c.Audience},
+		{"exp", &c.ExpiresAt},
+		{"nbf", &c.NotBefore},
+		{"iat", &c.IssuedAt},
+		{"sid", &c.SessionID},
+		{"email", &c.Email},
+		{"password_fgpt", &c.PasswordFingerprint},
+		{"email_fgpt", &c.EmailFingerprint},
+	}
+	for _, f := range fields {
+		raw, ok := m[f.name]
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal(raw, f.dst); err != nil {
+			return fmt.Errorf("claim %s: %w", f.name, err)
+		}
+	}
+	return nil
 }
 
 var _ jwt.Claims = (*parsedClaims)(nil)
 
 func (c *parsedClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
 func (c *parsedClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore, nil }
+func (c *parsedClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt, nil }
 func (c *parsedClaims) GetIssuer() (string, error)                   { return "", nil }
 func (c *parsedClaims) GetSubject() (string, error)                  { return c.Subject, nil }
 func (c *parsedClaims) GetAudience() (jwt.ClaimStrings, error)       { return c.Audience, nil }
-func (c *parsedClaims) GetIssuedAt() (*jwt.NumericDate, error) {
-	if c.IssuedAt == nil {
-		return nil, nil
-	}
-	return jwt.NewNumericDate(time.Time(*c.IssuedAt)), nil
-}
 
 func (c *parsedClaims) issuedAt() time.Time {
 	if c.IssuedAt == nil {
 		return time.Time{}
 	}
-	return time.Time(*c.IssuedAt)
+	return c.IssuedAt.UTC()
 }
 
 // parse runs every check shared by the three kinds.
@@ -365,13 +415,19 @@ func (t *Tokens) parse(token string, k *tokenKind) (*parsedClaims, error) {
 		return nil, invalidToken(jwt.ErrTokenMalformed)
 	}
 	c := new(parsedClaims)
-	if _, err := k.parser.ParseWithClaims(token, c, k.keyFunc); err != nil {
+	tok, err := k.parser.ParseWithClaims(token, c, k.keyFunc)
+	if err != nil {
 		return nil, invalidToken(err)
 	}
-	if c.ExpiresAt.Unix() > maxNumericDate {
-		return nil, invalidToken(errors.New("exp claim out of range"))
+	if _, ok := tok.Header["crit"]; ok {
+		// RFC 7515 §4.1.11: a recipient must refuse extensions it does
+		// not understand, and keylin understands none.
+		return nil, invalidToken(errors.New("crit header names an unsupported extension"))
 	}
-	if c.IssuedAt != nil && time.Time(*c.IssuedAt).After(t.now().Add(iatLeeway)) {
+	if c.ExpiresAt.Unix() > maxNumericDate || (c.IssuedAt != nil && (c.IssuedAt.Unix() > maxNumericDate || c.IssuedAt.Unix() < 0)) {
+		return nil, invalidToken(errors.New("exp or iat claim out of range"))
+	}
+	if c.IssuedAt != nil && c.IssuedAt.After(t.now().Add(iatLeeway)) {
 		return nil, invalidToken(jwt.ErrTokenUsedBeforeIssued)
 	}
 	if c.Subject == "" {

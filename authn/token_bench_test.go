@@ -6,7 +6,7 @@ func BenchmarkIssueAccess(b *testing.B) {
 	tokens := newTokens(b, nil)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := tokens.IssueAccess(testUser); err != nil {
+		if _, _, err := tokens.IssueAccess(testUser, testSession); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -14,7 +14,7 @@ func BenchmarkIssueAccess(b *testing.B) {
 
 func BenchmarkParseAccess(b *testing.B) {
 	tokens := newTokens(b, nil)
-	tok, _, err := tokens.IssueAccess(testUser)
+	tok, _, err := tokens.IssueAccess(testUser, testSession)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -24,12 +24,12 @@ func FuzzParseAccess(f *testing.F) {
 	for _, vec := range v.Tokens {
 		f.Add(vec.Token)
 	}
-	access, _, err := tokens.IssueAccess(testUser)
+	access, _, err := tokens.IssueAccess(testUser, testSession)
 	if err != nil {
 		f.Fatal(err)
 	}
 	verify, _ := tokens.IssueVerify(testUser, "a@example.com")
-	reset, _ := tokens.IssueReset(testUser, "fgpt")
+	reset, _ := tokens.IssueReset(testUser, "fgpt", "a@example.com")
 	for _, s := range []string{
 		access, verify, reset,
 		"", ".", "..", "...", "a.b.c", "e30.e30.", "eyJhbGciOiJub25lIn0.e30.",

@@ -7,8 +7,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,8 +27,9 @@ var (
 	verifySecret = []byte("verify-secret-for-tests")
 	resetSecret  = []byte("reset-secret-for-tests")
 	// testNow has sub-millisecond digits so that truncation is visible.
-	testNow  = time.Date(2026, 3, 1, 12, 0, 0, 123_456_789, time.UTC)
-	testUser = uuid.MustParse("8c7f4d00-0d8b-49cd-ae55-da44cdde2311")
+	testNow     = time.Date(2026, 3, 1, 12, 0, 0, 123_456_789, time.UTC)
+	testUser    = uuid.MustParse("8c7f4d00-0d8b-49cd-ae55-da44cdde2311")
+	testSession = uuid.MustParse("51d7c0de-2c4a-4f0e-8a9b-3d6e1f2a4b5c")
 )
 
 // newTokens returns Tokens with distinct test secrets and time pinned at
@@ -57,6 +60,29 @@ func sign(tb testing.TB, method jwt.SigningMethod, key any, claims jwt.MapClaims
 		tb.Fatalf("sign: %v", err)
 	}
 	return s
+}
+
+// signWithHeader makes an HS256 token with the access secret under a
+// JOSE header written by hand.
+func signWithHeader(tb testing.TB, header string, claims jwt.MapClaims) string {
+	tb.Helper()
+	body, err := json.Marshal(claims)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return signRaw(tb, header, string(body))
+}
+
+// signRaw makes an HS256 token with the access secret over a header and a
+// payload written by hand, byte for byte.
+func signRaw(tb testing.TB, header, payload string) string {
+	tb.Helper()
+	s := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
+	sig, err := jwt.SigningMethodHS256.Sign(s, accessSecret)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s + "." + base64.RawURLEncoding.EncodeToString(sig)
 }
 
 // decodePart base64url-decodes part i of a compact JWS.
@@ -147,8 +173,8 @@ func TestTokenInterop(t *testing.T) {
 			if claims != want {
 				t.Errorf("claims = %+v, want %+v", claims, want)
 			}
-			if !claims.IssuedAt.IsZero() || claims.ID != "" {
-				t.Errorf("fastapi-users token has no iat/jti, got IssuedAt %v ID %q", claims.IssuedAt, claims.ID)
+			if !claims.IssuedAt.IsZero() || claims.SessionID != uuid.Nil {
+				t.Errorf("fastapi-users token has no iat/sid, got IssuedAt %v sid %v", claims.IssuedAt, claims.SessionID)
 			}
 		})
 	}
@@ -162,7 +188,7 @@ func TestTokenRoundTrip(t *testing.T) {
 	wantExp := testNow.Add(time.Hour).Unix()
 
 	t.Run("Access", func(t *testing.T) {
-		tok, issued, err := tokens.IssueAccess(testUser)
+		tok, issued, err := tokens.IssueAccess(testUser, testSession)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,11 +196,14 @@ func TestTokenRoundTrip(t *testing.T) {
 			t.Errorf("header = %s", got)
 		}
 		p := payload(t, tok)
-		if got, want := keys(p), []string{"aud", "exp", "iat", "jti", "sub"}; !slices.Equal(got, want) {
+		if got, want := keys(p), []string{"aud", "exp", "iat", "sid", "sub"}; !slices.Equal(got, want) {
 			t.Fatalf("claims = %v, want exactly %v", got, want)
 		}
 		if got, want := string(p["sub"]), `"`+testUser.String()+`"`; got != want {
 			t.Errorf("sub = %s, want %s", got, want)
+		}
+		if got, want := string(p["sid"]), `"`+testSession.String()+`"`; got != want {
+			t.Errorf("sid = %s, want %s", got, want)
 		}
 		if got := string(p["aud"]); got != `["fastapi-users:auth"]` {
 			t.Errorf("aud = %s, want an array as fastapi-users writes it", got)
@@ -182,21 +211,14 @@ func TestTokenRoundTrip(t *testing.T) {
 		if got, want := string(p["exp"]), "1772370000"; got != want || wantExp != 1772370000 {
 			t.Errorf("exp = %s, want integer seconds %s", got, want)
 		}
-		if got := string(p["iat"]); got != "1772366400.123" {
-			t.Errorf("iat = %s, want seconds with a millisecond fraction 1772366400.123", got)
-		}
-		var jti string
-		if err := json.Unmarshal(p["jti"], &jti); err != nil {
-			t.Fatal(err)
-		}
-		if raw, err := base64.RawURLEncoding.DecodeString(jti); err != nil || len(raw) != 16 {
-			t.Errorf("jti %q: want 128 bits base64url (%v)", jti, err)
+		if got := string(p["iat"]); got != "1772366400" {
+			t.Errorf("iat = %s, want integer seconds 1772366400 (testNow truncated)", got)
 		}
 
 		wantClaims := authn.AccessClaims{
 			UserID:    testUser,
-			ID:        jti,
-			IssuedAt:  testNow.Truncate(time.Millisecond),
+			SessionID: testSession,
+			IssuedAt:  testNow.Truncate(time.Second),
 			ExpiresAt: time.Unix(wantExp, 0).UTC(),
 		}
 		if issued != wantClaims {
@@ -209,16 +231,15 @@ func TestTokenRoundTrip(t *testing.T) {
 		if parsed != wantClaims {
 			t.Errorf("parsed claims = %+v, want %+v", parsed, wantClaims)
 		}
-		if parsed.IssuedAt.Nanosecond() != 123_000_000 {
-			t.Errorf("IssuedAt %v lost the milliseconds", parsed.IssuedAt)
-		}
+	})
 
-		tok2, issued2, err := tokens.IssueAccess(testUser)
+	t.Run("AccessWithoutSession", func(t *testing.T) {
+		tok, _, err := tokens.IssueAccess(testUser, uuid.Nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tok2 == tok || issued2.ID == issued.ID {
-			t.Error("two access tokens share a jti")
+		if got, want := keys(payload(t, tok)), []string{"aud", "exp", "iat", "sub"}; !slices.Equal(got, want) {
+			t.Fatalf("claims = %v, want exactly %v (no sid)", got, want)
 		}
 	})
 
@@ -246,12 +267,12 @@ func TestTokenRoundTrip(t *testing.T) {
 
 	t.Run("Reset", func(t *testing.T) {
 		const fgpt = "$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2g"
-		tok, err := tokens.IssueReset(testUser, fgpt)
+		tok, err := tokens.IssueReset(testUser, fgpt, "A@Example.com")
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := payload(t, tok)
-		if got, want := keys(p), []string{"aud", "exp", "password_fgpt", "sub"}; !slices.Equal(got, want) {
+		if got, want := keys(p), []string{"aud", "email_fgpt", "exp", "password_fgpt", "sub"}; !slices.Equal(got, want) {
 			t.Fatalf("claims = %v, want exactly %v", got, want)
 		}
 		if got := string(p["aud"]); got != `"fastapi-users:reset"` {
@@ -261,16 +282,23 @@ func TestTokenRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseReset: %v", err)
 		}
-		want := authn.ResetClaims{UserID: testUser, PasswordFingerprint: fgpt, ExpiresAt: time.Unix(wantExp, 0).UTC()}
+		want := authn.ResetClaims{UserID: testUser, PasswordFingerprint: fgpt,
+			EmailFingerprint: tokens.EmailFingerprint("a@example.com"), ExpiresAt: time.Unix(wantExp, 0).UTC()}
 		if got != want {
 			t.Errorf("claims = %+v, want %+v", got, want)
+		}
+		if strings.Contains(string(decodePart(t, tok, 1)), "xample") {
+			t.Error("the reset token shows the email in clear")
+		}
+		if tokens.EmailFingerprint("a@example.com") == tokens.EmailFingerprint("b@example.com") {
+			t.Error("two emails share a fingerprint")
 		}
 	})
 
 	for _, alg := range []string{"HS384", "HS512"} {
 		t.Run(alg, func(t *testing.T) {
 			tokens := newTokens(t, func(c *authn.TokenConfig) { c.Algorithm = alg })
-			tok, _, err := tokens.IssueAccess(testUser)
+			tok, _, err := tokens.IssueAccess(testUser, testSession)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -292,9 +320,9 @@ func TestTokenRoundTrip(t *testing.T) {
 			c.VerifyLifetime = 2 * time.Hour
 			c.ResetLifetime = 30 * time.Minute
 		})
-		_, ac, _ := tokens.IssueAccess(testUser)
+		_, ac, _ := tokens.IssueAccess(testUser, testSession)
 		vt, _ := tokens.IssueVerify(testUser, "a@example.com")
-		rt, _ := tokens.IssueReset(testUser, "fgpt")
+		rt, _ := tokens.IssueReset(testUser, "fgpt", "a@example.com")
 		vc, err1 := tokens.ParseVerify(vt)
 		rc, err2 := tokens.ParseReset(rt)
 		if err := errors.Join(err1, err2); err != nil {
@@ -314,7 +342,7 @@ func TestTokenRoundTrip(t *testing.T) {
 	t.Run("SecretCopied", func(t *testing.T) {
 		secret := []byte("mutable-secret")
 		tokens := newTokens(t, func(c *authn.TokenConfig) { c.AccessSecret = secret })
-		tok, _, _ := tokens.IssueAccess(testUser)
+		tok, _, _ := tokens.IssueAccess(testUser, testSession)
 		copy(secret, "XXXXXXX")
 		if _, err := tokens.ParseAccess(tok); err != nil {
 			t.Errorf("changing the caller's secret slice changed Tokens: %v", err)
@@ -351,12 +379,12 @@ func TestParseAccessToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	valid, _, err := tokens.IssueAccess(testUser)
+	valid, _, err := tokens.IssueAccess(testUser, testSession)
 	if err != nil {
 		t.Fatal(err)
 	}
 	verifyTok, _ := shared.IssueVerify(testUser, "a@example.com")
-	resetTok, _ := shared.IssueReset(testUser, "fgpt")
+	resetTok, _ := shared.IssueReset(testUser, "fgpt", "a@example.com")
 	// Correctly signed tokens padded to just within and just over the limit.
 	var atLimit, overLimit string
 	for pad := authn.MaxTokenLength*3/4 - 300; overLimit == ""; pad++ {
@@ -388,6 +416,8 @@ func TestParseAccessToken(t *testing.T) {
 		{"OnlySubAudExp", hs256(good())},
 		{"IatPastIntegerSeconds", hs256(with("iat", now-60))},
 		{"IatWithinLeeway", hs256(with("iat", float64(now)+2.5))},
+		{"IatFractionalFromOlderKeylin", hs256(with("iat", float64(now)-0.877))},
+		{"WithSid", hs256(with("sid", testSession.String()))},
 		{"NbfInThePast", hs256(with("nbf", now-1))},
 		{"ExtraClaims", hs256(with("scope", "x"))},
 		{"AtMaxTokenLength", atLimit},
@@ -449,6 +479,12 @@ func TestParseAccessToken(t *testing.T) {
 		{"GarbageThreeParts", tokens, "a.b.c"},
 		{"PayloadNotJSON", tokens, "eyJhbGciOiJIUzI1NiJ9.bm90IGpzb24.c2ln"},
 		{"Empty", tokens, ""},
+		{"SidNotUUID", tokens, hs256(with("sid", "session-1"))},
+		{"SidNumber", tokens, hs256(with("sid", 7))},
+		{"SidNil", tokens, hs256(with("sid", uuid.Nil.String()))},
+		{"CritHeader", tokens, signWithHeader(t, `{"alg":"HS256","typ":"JWT","crit":["exp"]}`, good())},
+		{"CritUnknownExtension", tokens, signWithHeader(t, `{"alg":"HS256","crit":["http://example.com/ext"],"http://example.com/ext":true}`, good())},
+		{"CritEmpty", tokens, signWithHeader(t, `{"alg":"HS256","crit":[]}`, good())},
 	}
 	for _, c := range reject {
 		t.Run("Reject/"+c.name, func(t *testing.T) {
@@ -461,6 +497,68 @@ func TestParseAccessToken(t *testing.T) {
 			}
 			if err.Error() == authn.ErrInvalidToken.Error() {
 				t.Error("error carries no reason")
+			}
+		})
+	}
+}
+
+// TestClaimNamesAreCaseSensitive: PyJWT reads only the exact claim name;
+// so must keylin, whichever spelling comes last in the JSON (encoding/json
+// alone would let "SUB" or "Sub" stand for "sub").
+func TestClaimNamesAreCaseSensitive(t *testing.T) {
+	tokens := newTokens(t, nil)
+	other := uuid.MustParse("00000000-0000-4000-8000-0000000000bb")
+	exp := testNow.Add(time.Hour).Unix()
+	for name, body := range map[string]string{
+		"ExactFirst":  fmt.Sprintf(`{"sub":%q,"SUB":%q,"aud":["fastapi-users:auth"],"exp":%d}`, testUser, other, exp),
+		"ExactLast":   fmt.Sprintf(`{"SUB":%q,"Sub":%q,"aud":["fastapi-users:auth"],"exp":%d,"sub":%q}`, other, other, exp, testUser),
+		"OtherCaseOf": fmt.Sprintf(`{"sub":%q,"aud":["fastapi-users:auth"],"exp":%d,"SID":%q,"Sid":"junk"}`, testUser, exp, other),
+	} {
+		t.Run(name, func(t *testing.T) {
+			claims, err := tokens.ParseAccess(signRaw(t, `{"alg":"HS256","typ":"JWT"}`, body))
+			if err != nil {
+				t.Fatalf("ParseAccess: %v", err)
+			}
+			if claims.UserID != testUser || claims.SessionID != uuid.Nil {
+				t.Fatalf("claims = %+v: read a claim under another case", claims)
+			}
+		})
+	}
+	t.Run("OnlyOtherCase", func(t *testing.T) {
+		body := fmt.Sprintf(`{"SUB":%q,"AUD":["fastapi-users:auth"],"EXP":%d}`, testUser, exp)
+		if _, err := tokens.ParseAccess(signRaw(t, `{"alg":"HS256","typ":"JWT"}`, body)); !errors.Is(err, authn.ErrInvalidToken) {
+			t.Fatalf("a token with only upper-case claim names: err = %v, want ErrInvalidToken", err)
+		}
+	})
+}
+
+// TestNumericDatesAreIntegers: every NumericDate of every kind of token
+// keylin issues is a JSON integer, as strict consumers (PyJWT 2.6's iat
+// check, Java libraries) expect.
+func TestNumericDatesAreIntegers(t *testing.T) {
+	tokens := newTokens(t, nil)
+	access, _, err := tokens.IssueAccess(testUser, testSession)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify, _ := tokens.IssueVerify(testUser, "a@example.com")
+	reset, _ := tokens.IssueReset(testUser, "fgpt", "a@example.com")
+	for name, tok := range map[string]string{"Access": access, "Verify": verify, "Reset": reset} {
+		t.Run(name, func(t *testing.T) {
+			p := payload(t, tok)
+			seen := 0
+			for _, claim := range []string{"exp", "iat", "nbf"} {
+				raw, ok := p[claim]
+				if !ok {
+					continue
+				}
+				seen++
+				if _, err := strconv.ParseInt(string(raw), 10, 64); err != nil {
+					t.Errorf("%s = %s: not a JSON integer", claim, raw)
+				}
+			}
+			if seen == 0 {
+				t.Fatal("no NumericDate at all")
 			}
 		})
 	}
@@ -484,8 +582,8 @@ func TestParseVerifyToken(t *testing.T) {
 		return c
 	}
 	hs256 := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, verifySecret, c) }
-	access, _, _ := shared.IssueAccess(testUser)
-	reset, _ := shared.IssueReset(testUser, "fgpt")
+	access, _, _ := shared.IssueAccess(testUser, testSession)
+	reset, _ := shared.IssueReset(testUser, "fgpt", "a@example.com")
 
 	t.Run("Accept/FastAPIUsersShape", func(t *testing.T) {
 		got, err := tokens.ParseVerify(hs256(claims(nil)))
@@ -543,7 +641,7 @@ func TestParseResetToken(t *testing.T) {
 		return c
 	}
 	hs256 := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, resetSecret, c) }
-	access, _, _ := shared.IssueAccess(testUser)
+	access, _, _ := shared.IssueAccess(testUser, testSession)
 	verify, _ := shared.IssueVerify(testUser, "a@example.com")
 
 	t.Run("Accept/FastAPIUsersShape", func(t *testing.T) {
@@ -609,7 +707,7 @@ func TestNewTokens(t *testing.T) {
 			if !c.ok {
 				return
 			}
-			tok, claims, err := tokens.IssueAccess(testUser)
+			tok, claims, err := tokens.IssueAccess(testUser, testSession)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -631,7 +729,7 @@ func TestTokensConcurrent(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for range 50 {
-				tok, _, err := tokens.IssueAccess(testUser)
+				tok, _, err := tokens.IssueAccess(testUser, testSession)
 				if err == nil {
 					_, err = tokens.ParseAccess(tok)
 				}

@@ -47,6 +47,8 @@ import (
 
 	"github.com/joho/godotenv"
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/keylin/keylin/authn"
 )
 
 // Settings are keylin's settings. Each field is read from the environment
@@ -134,6 +136,83 @@ type Settings struct {
 	// LogLevel is one of debug, info, warn or error (any case); see
 	// [Settings.Level].
 	LogLevel string `env:"LOG_LEVEL, default=info"`
+
+	// RefreshTokens makes login return a refresh token (and expires_in)
+	// next to the access token, and mounts POST /auth/jwt/refresh.
+	RefreshTokens bool `env:"REFRESH_TOKENS, default=true"`
+	// RefreshTokenLifetime is how long a refresh token is valid; a session
+	// lives while it is refreshed within this time.
+	RefreshTokenLifetime time.Duration `env:"REFRESH_TOKEN_LIFETIME, default=720h"`
+	// SessionMaxLifetime bounds how long refreshing can keep a session
+	// alive (an absolute timeout); 0 means no bound.
+	SessionMaxLifetime time.Duration `env:"SESSION_MAX_LIFETIME, default=2160h"`
+	// RequireCurrentPassword makes a user's own change of password or email
+	// (PATCH /users/me) require current_password.
+	RequireCurrentPassword bool `env:"REQUIRE_CURRENT_PASSWORD, default=false"`
+	// RegisterNoEnumeration makes POST /auth/register answer 201 for an
+	// email that has an account, as for a new one, and mail the owner a
+	// notice instead: registration then tells nobody which addresses have
+	// accounts.
+	RegisterNoEnumeration bool `env:"REGISTER_NO_ENUMERATION, default=false"`
+	// ShutdownDelay is how long keylin serve keeps serving after SIGTERM
+	// with /readyz already failing, so that a load balancer stops sending
+	// it requests before it closes its listener; 0 closes at once.
+	ShutdownDelay time.Duration `env:"SHUTDOWN_DELAY, default=0s"`
+	// DatabaseTimeout bounds every database call of a request; a database
+	// that does not answer in time makes the request fail with 503.
+	DatabaseTimeout time.Duration `env:"DATABASE_TIMEOUT, default=5s"`
+
+	// RateLimitStore is where rate limit counters live: "database" (the
+	// default: shared by every instance on the database), "memory" (this
+	// process only: for a single instance) or "off".
+	RateLimitStore string `env:"RATE_LIMIT_STORE, default=database"`
+	// Rate limits, each COUNT/PERIOD ("10/1m", "5/h") or "off"; see
+	// authn.Limits for what each counts. The defaults suit a public login
+	// page.
+	RateLimitLoginIP                authn.Limit `env:"RATE_LIMIT_LOGIN_IP, default=30/1m"`
+	RateLimitLoginFailuresAccountIP authn.Limit `env:"RATE_LIMIT_LOGIN_FAILURES_ACCOUNT_IP, default=10/15m"`
+	RateLimitLoginFailuresAccount   authn.Limit `env:"RATE_LIMIT_LOGIN_FAILURES_ACCOUNT, default=50/1h"`
+	RateLimitRegisterIP             authn.Limit `env:"RATE_LIMIT_REGISTER_IP, default=20/1h"`
+	RateLimitRegisterAccount        authn.Limit `env:"RATE_LIMIT_REGISTER_ACCOUNT, default=5/1h"`
+	RateLimitForgotPasswordIP       authn.Limit `env:"RATE_LIMIT_FORGOT_PASSWORD_IP, default=20/1h"`
+	RateLimitForgotPasswordAccount  authn.Limit `env:"RATE_LIMIT_FORGOT_PASSWORD_ACCOUNT, default=5/1h"`
+	RateLimitRequestVerifyIP        authn.Limit `env:"RATE_LIMIT_REQUEST_VERIFY_IP, default=20/1h"`
+	RateLimitRequestVerifyAccount   authn.Limit `env:"RATE_LIMIT_REQUEST_VERIFY_ACCOUNT, default=5/1h"`
+	RateLimitVerifyIP               authn.Limit `env:"RATE_LIMIT_VERIFY_IP, default=30/1h"`
+	RateLimitVerifyAccount          authn.Limit `env:"RATE_LIMIT_VERIFY_ACCOUNT, default=10/1h"`
+	RateLimitResetPasswordIP        authn.Limit `env:"RATE_LIMIT_RESET_PASSWORD_IP, default=30/1h"`
+	RateLimitResetPasswordAccount   authn.Limit `env:"RATE_LIMIT_RESET_PASSWORD_ACCOUNT, default=10/1h"`
+	RateLimitRefreshIP              authn.Limit `env:"RATE_LIMIT_REFRESH_IP, default=120/1m"`
+	RateLimitRefreshAccount         authn.Limit `env:"RATE_LIMIT_REFRESH_ACCOUNT, default=30/1m"`
+	// MailLimitPerAddress bounds the verify and reset mails sent to one
+	// address; past it, the routes still answer 202 but send nothing.
+	MailLimitPerAddress authn.Limit `env:"MAIL_LIMIT_PER_ADDRESS, default=3/1h"`
+}
+
+// Limits returns the rate limits of the settings; all off when
+// RATE_LIMIT_STORE is "off".
+func (s *Settings) Limits() authn.Limits {
+	if s.RateLimitStore == "off" {
+		return authn.NoLimits()
+	}
+	l := authn.DefaultLimits()
+	l.LoginIP = s.RateLimitLoginIP
+	l.LoginFailuresAccountIP = s.RateLimitLoginFailuresAccountIP
+	l.LoginFailuresAccount = s.RateLimitLoginFailuresAccount
+	l.RegisterIP = s.RateLimitRegisterIP
+	l.RegisterAccount = s.RateLimitRegisterAccount
+	l.ForgotPasswordIP = s.RateLimitForgotPasswordIP
+	l.ForgotPasswordAccount = s.RateLimitForgotPasswordAccount
+	l.RequestVerifyIP = s.RateLimitRequestVerifyIP
+	l.RequestVerifyAccount = s.RateLimitRequestVerifyAccount
+	l.VerifyIP = s.RateLimitVerifyIP
+	l.VerifyAccount = s.RateLimitVerifyAccount
+	l.ResetPasswordIP = s.RateLimitResetPasswordIP
+	l.ResetPasswordAccount = s.RateLimitResetPasswordAccount
+	l.RefreshIP = s.RateLimitRefreshIP
+	l.RefreshAccount = s.RateLimitRefreshAccount
+	l.MailPerAddress = s.MailLimitPerAddress
+	return l
 }
 
 // Errors Load and Validate report, wrapped in a [*VarError] naming the
@@ -277,10 +356,26 @@ func (s *Settings) Validate() error {
 		{"VERIFY_TOKEN_LIFETIME", s.VerifyTokenLifetime},
 		{"RESET_TOKEN_LIFETIME", s.ResetTokenLifetime},
 		{"HASH_MAX_WAIT", s.HashMaxWait},
+		{"REFRESH_TOKEN_LIFETIME", s.RefreshTokenLifetime},
+		{"DATABASE_TIMEOUT", s.DatabaseTimeout},
 	} {
 		if d.v <= 0 {
 			bad(d.name, "must be greater than 0 (got %s)", d.v)
 		}
+	}
+	if s.ShutdownDelay < 0 {
+		bad("SHUTDOWN_DELAY", "must be 0 or more (got %s)", s.ShutdownDelay)
+	}
+	if s.SessionMaxLifetime < 0 {
+		bad("SESSION_MAX_LIFETIME", "must be 0 (no bound) or more (got %s)", s.SessionMaxLifetime)
+	}
+	switch s.RateLimitStore {
+	case "database", "memory", "off":
+	default:
+		bad("RATE_LIMIT_STORE", `must be "database", "memory" or "off" (got %q)`, s.RateLimitStore)
+	}
+	if slices.Contains(s.AllowedOrigins, "*") {
+		bad("ALLOWED_ORIGINS", "* cannot be used: keylin's CORS allows credentials (cookies, Authorization), and a wildcard would let every site use them; list the origins")
 	}
 
 	if s.HashMemoryKiB < 19456 {
@@ -680,4 +775,36 @@ func describeDotEnvError(src []byte, err error) string {
 		return where + "unterminated quoted value"
 	}
 	return "malformed .env file"
+}
+
+// HasherOptions are the authn.NewHasher options the settings make: the
+// argon2id parameters (with pwdlib's salt and key lengths), the hashing
+// slots and the wait for one.
+func (s *Settings) HasherOptions() []authn.HasherOption {
+	def := authn.DefaultHashParams()
+	opts := []authn.HasherOption{
+		authn.WithHashParams(authn.HashParams{
+			Memory: s.HashMemoryKiB, Iterations: s.HashIterations, Parallelism: s.HashParallelism,
+			SaltLen: def.SaltLen, KeyLen: def.KeyLen,
+		}),
+		authn.WithMaxHashWait(s.HashMaxWait),
+	}
+	if s.HashMaxConcurrent > 0 {
+		opts = append(opts, authn.WithMaxConcurrentHashes(s.HashMaxConcurrent))
+	}
+	return opts
+}
+
+// Defaults returns the settings with every default applied and no secret
+// set: a base for settings built in code (tests, tools) rather than read
+// from the environment. Set JWTSecret before use.
+func Defaults() Settings {
+	var s Settings
+	if err := envconfig.ProcessWith(context.Background(), &envconfig.Config{
+		Target:   &s,
+		Lookuper: envconfig.MapLookuper(nil),
+	}); err != nil {
+		panic("config: the defaults do not parse: " + err.Error()) // a bug in the tags
+	}
+	return s
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/keylin/keylin/authn"
 	"github.com/keylin/keylin/config"
 )
 
@@ -89,12 +90,38 @@ func TestLoad_Defaults(t *testing.T) {
 		CookieName:          "fastapiusersauth",
 		CookieSecure:        true,
 		LogLevel:            "info",
+
+		RefreshTokens:        true,
+		RefreshTokenLifetime: 720 * time.Hour,
+		SessionMaxLifetime:   2160 * time.Hour,
+		DatabaseTimeout:      5 * time.Second,
+		RateLimitStore:       "database",
+
+		RateLimitLoginIP:                authn.Limit{Count: 30, Period: time.Minute},
+		RateLimitLoginFailuresAccountIP: authn.Limit{Count: 10, Period: 15 * time.Minute},
+		RateLimitLoginFailuresAccount:   authn.Limit{Count: 50, Period: time.Hour},
+		RateLimitRegisterIP:             authn.Limit{Count: 20, Period: time.Hour},
+		RateLimitRegisterAccount:        authn.Limit{Count: 5, Period: time.Hour},
+		RateLimitForgotPasswordIP:       authn.Limit{Count: 20, Period: time.Hour},
+		RateLimitForgotPasswordAccount:  authn.Limit{Count: 5, Period: time.Hour},
+		RateLimitRequestVerifyIP:        authn.Limit{Count: 20, Period: time.Hour},
+		RateLimitRequestVerifyAccount:   authn.Limit{Count: 5, Period: time.Hour},
+		RateLimitVerifyIP:               authn.Limit{Count: 30, Period: time.Hour},
+		RateLimitVerifyAccount:          authn.Limit{Count: 10, Period: time.Hour},
+		RateLimitResetPasswordIP:        authn.Limit{Count: 30, Period: time.Hour},
+		RateLimitResetPasswordAccount:   authn.Limit{Count: 10, Period: time.Hour},
+		RateLimitRefreshIP:              authn.Limit{Count: 120, Period: time.Minute},
+		RateLimitRefreshAccount:         authn.Limit{Count: 30, Period: time.Minute},
+		MailLimitPerAddress:             authn.Limit{Count: 3, Period: time.Hour},
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", s, want)
 	}
 	if len(s.AllowedOrigins) != 0 || len(s.TrustedProxies) != 0 {
 		t.Fatalf("lists not empty: %q %q", s.AllowedOrigins, s.TrustedProxies)
+	}
+	if got := s.Limits(); !reflect.DeepEqual(got, authn.DefaultLimits()) {
+		t.Fatalf("Limits() of the default settings = %+v, want authn.DefaultLimits() %+v", got, authn.DefaultLimits())
 	}
 	if s.Level() != slog.LevelInfo {
 		t.Fatalf("Level() = %v", s.Level())

@@ -15,13 +15,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
-	_ "github.com/lib/pq"  // registers "postgres"
+	"github.com/lib/pq"    // registers "postgres"
 	_ "modernc.org/sqlite" // registers "sqlite"
 
 	"github.com/keylin/keylin/config"
@@ -57,26 +59,65 @@ var sqlitePragmas = []string{
 	"_txlock=immediate",
 }
 
+// OpenOption configures [Open]; a bad option makes Open fail.
+type OpenOption interface {
+	apply(*openConfig) error
+}
+
+type openConfig struct {
+	ioTimeout time.Duration
+}
+
+type openOptionFunc func(*openConfig) error
+
+func (f openOptionFunc) apply(c *openConfig) error { return f(c) }
+
+// WithIOTimeout makes a PostgreSQL connection give up on a read or a write
+// that takes longer than d, and bounds connecting by d when the URL sets no
+// connect_timeout. lib/pq does not interrupt a query when its context ends,
+// so without it a frozen server (stopped, or a network that drops packets)
+// holds every request for as long as it stays frozen; with it, the request
+// fails after d and the pool replaces the connection. Use it for serving,
+// not for migrations, whose statements may take longer. SQLite ignores it.
+func WithIOTimeout(d time.Duration) OpenOption {
+	return openOptionFunc(func(c *openConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("database: I/O timeout %v must be positive", d)
+		}
+		c.ioTimeout = d
+		return nil
+	})
+}
+
 // Open parses rawURL (any form [config.ParseDatabaseURL] accepts), opens the
 // pool and checks the database answers. An unreachable database is an error
 // naming host and database, never the password.
-func Open(ctx context.Context, rawURL string) (*DB, error) {
+func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*DB, error) {
 	u, err := config.ParseDatabaseURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	return OpenURL(ctx, u)
+	return OpenURL(ctx, u, opts...)
 }
 
 // OpenURL is [Open] for an already parsed URL.
-func OpenURL(ctx context.Context, u config.DatabaseURL) (*DB, error) {
+func OpenURL(ctx context.Context, u config.DatabaseURL, opts ...OpenOption) (*DB, error) {
+	var cfg openConfig
+	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("database: nil OpenOption")
+		}
+		if err := o.apply(&cfg); err != nil {
+			return nil, err
+		}
+	}
 	var (
 		db  *sql.DB
 		err error
 	)
 	switch u.Dialect {
 	case dialect.Postgres:
-		db, err = sql.Open("postgres", u.DSN)
+		db, err = openPostgres(u.DSN, cfg.ioTimeout)
 		if err == nil {
 			db.SetMaxOpenConns(32)
 			db.SetMaxIdleConns(8)
@@ -139,6 +180,78 @@ func scrub(err error, u config.DatabaseURL) error {
 		return err
 	}
 	return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
+}
+
+// openPostgres opens a lib/pq pool, with connections that time out
+// reads and writes when ioTimeout is set.
+func openPostgres(dsn string, ioTimeout time.Duration) (*sql.DB, error) {
+	if ioTimeout <= 0 {
+		return sql.Open("postgres", dsn)
+	}
+	if pu, err := url.Parse(dsn); err == nil && (pu.Scheme == "postgres" || pu.Scheme == "postgresql") {
+		if q := pu.Query(); q.Get("connect_timeout") == "" {
+			q.Set("connect_timeout", strconv.Itoa(max(1, int(ioTimeout/time.Second))))
+			pu.RawQuery = q.Encode()
+			dsn = pu.String()
+		}
+	}
+	conn, err := pq.NewConnector(dsn)
+	if err != nil {
+		return nil, err
+	}
+	conn.Dialer(ioTimeoutDialer{timeout: ioTimeout})
+	return sql.OpenDB(conn), nil
+}
+
+// ioTimeoutDialer is a pq.Dialer whose connections give up on a read or a
+// write that takes longer than timeout: what lib/pq lacks to notice a
+// frozen server (see internal/faultproxy's tests for the measurements).
+type ioTimeoutDialer struct {
+	net.Dialer
+	timeout time.Duration
+}
+
+// Dial implements pq.Dialer.
+func (d ioTimeoutDialer) Dial(network, address string) (net.Conn, error) {
+	return d.DialContext(context.Background(), network, address)
+}
+
+// DialTimeout implements pq.Dialer.
+func (d ioTimeoutDialer) DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return d.DialContext(ctx, network, address)
+}
+
+// DialContext implements pq.DialerContext.
+func (d ioTimeoutDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := d.Dialer.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	return &ioTimeoutConn{Conn: c, timeout: d.timeout}, nil
+}
+
+// ioTimeoutConn sets a deadline before each read and write. lib/pq reads
+// only while it waits for an answer, so an idle pooled connection never
+// times out.
+type ioTimeoutConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *ioTimeoutConn) Read(b []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *ioTimeoutConn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
 }
 
 // sqliteDSN adds keylin's pragmas to a SQLite path with optional query.

@@ -12,7 +12,9 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
-	"github.com/keylin/keylin/ent/revokedtoken"
+	"github.com/keylin/keylin/ent/ratelimit"
+	"github.com/keylin/keylin/ent/refreshtoken"
+	"github.com/keylin/keylin/ent/session"
 	"github.com/keylin/keylin/ent/user"
 )
 
@@ -74,7 +76,9 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			revokedtoken.Table: revokedtoken.ValidColumn,
+			ratelimit.Table:    ratelimit.ValidColumn,
+			refreshtoken.Table: refreshtoken.ValidColumn,
+			session.Table:      session.ValidColumn,
 			user.Table:         user.ValidColumn,
 		})
 	})

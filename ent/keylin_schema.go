@@ -54,6 +54,14 @@ func keylinUserExtra(u *User) any {
 	return nil
 }
 
+// PreviewExtra implements authn.UserPreviewer: the application fields a
+// user created with extra (a *UserInput, or nil) would have, defaults
+// included.
+func (s *AuthnStore) PreviewExtra(extra any) any {
+	_ = extra
+	return nil
+}
+
 // KeylinUserSchema returns the application's user fields as keylin's API
 // reads and writes them (httpapi.WithUserSchema). Which field goes where is
 // decided by the entkeylin annotations of the schema; see entkeylin.Annotation.

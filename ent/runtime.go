@@ -6,8 +6,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/keylin/keylin/ent/revokedtoken"
+	"github.com/keylin/keylin/ent/ratelimit"
+	"github.com/keylin/keylin/ent/refreshtoken"
 	"github.com/keylin/keylin/ent/schema"
+	"github.com/keylin/keylin/ent/session"
 	"github.com/keylin/keylin/ent/user"
 )
 
@@ -15,16 +17,17 @@ import (
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
-	revokedtokenMixin := schema.RevokedToken{}.Mixin()
-	revokedtokenMixinFields0 := revokedtokenMixin[0].Fields()
-	_ = revokedtokenMixinFields0
-	revokedtokenFields := schema.RevokedToken{}.Fields()
-	_ = revokedtokenFields
-	// revokedtokenDescID is the schema descriptor for id field.
-	revokedtokenDescID := revokedtokenMixinFields0[0].Descriptor()
-	// revokedtoken.IDValidator is a validator for the "id" field. It is called by the builders before save.
-	revokedtoken.IDValidator = func() func(string) error {
-		validators := revokedtokenDescID.Validators
+	ratelimitFields := schema.RateLimit{}.Fields()
+	_ = ratelimitFields
+	// ratelimitDescAllowed is the schema descriptor for allowed field.
+	ratelimitDescAllowed := ratelimitFields[2].Descriptor()
+	// ratelimit.DefaultAllowed holds the default value on creation for the allowed field.
+	ratelimit.DefaultAllowed = ratelimitDescAllowed.Default.(bool)
+	// ratelimitDescID is the schema descriptor for id field.
+	ratelimitDescID := ratelimitFields[0].Descriptor()
+	// ratelimit.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	ratelimit.IDValidator = func() func(string) error {
+		validators := ratelimitDescID.Validators
 		fns := [...]func(string) error{
 			validators[0].(func(string) error),
 			validators[1].(func(string) error),
@@ -38,6 +41,40 @@ func init() {
 			return nil
 		}
 	}()
+	refreshtokenFields := schema.RefreshToken{}.Fields()
+	_ = refreshtokenFields
+	// refreshtokenDescID is the schema descriptor for id field.
+	refreshtokenDescID := refreshtokenFields[0].Descriptor()
+	// refreshtoken.IDValidator is a validator for the "id" field. It is called by the builders before save.
+	refreshtoken.IDValidator = func() func(string) error {
+		validators := refreshtokenDescID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(id string) error {
+			for _, fn := range fns {
+				if err := fn(id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	sessionFields := schema.Session{}.Fields()
+	_ = sessionFields
+	// sessionDescUserAgent is the schema descriptor for user_agent field.
+	sessionDescUserAgent := sessionFields[6].Descriptor()
+	// session.DefaultUserAgent holds the default value on creation for the user_agent field.
+	session.DefaultUserAgent = sessionDescUserAgent.Default.(string)
+	// session.UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
+	session.UserAgentValidator = sessionDescUserAgent.Validators[0].(func(string) error)
+	// sessionDescIP is the schema descriptor for ip field.
+	sessionDescIP := sessionFields[7].Descriptor()
+	// session.DefaultIP holds the default value on creation for the ip field.
+	session.DefaultIP = sessionDescIP.Default.(string)
+	// session.IPValidator is a validator for the "ip" field. It is called by the builders before save.
+	session.IPValidator = sessionDescIP.Validators[0].(func(string) error)
 	userMixin := schema.User{}.Mixin()
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0
@@ -91,6 +128,10 @@ func init() {
 	user.DefaultUpdatedAt = userDescUpdatedAt.Default.(func() time.Time)
 	// user.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	user.UpdateDefaultUpdatedAt = userDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// userDescCredentialVersion is the schema descriptor for credential_version field.
+	userDescCredentialVersion := userMixinFields0[10].Descriptor()
+	// user.DefaultCredentialVersion holds the default value on creation for the credential_version field.
+	user.DefaultCredentialVersion = userDescCredentialVersion.Default.(int64)
 	// userDescID is the schema descriptor for id field.
 	userDescID := userMixinFields0[0].Descriptor()
 	// user.DefaultID holds the default value on creation for the id field.

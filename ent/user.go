@@ -35,9 +35,11 @@ type User struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// Access tokens issued before this instant are refused (password change, deactivation, logout).
+	// Access tokens without a session issued before this instant are refused (password change, deactivation, logout).
 	TokensValidAfter *time.Time `json:"tokens_valid_after,omitempty"`
-	selectValues     sql.SelectValues
+	// Raised by every credential change; sessions made with an older version are over.
+	CredentialVersion int64 `json:"credential_version,omitempty"`
+	selectValues      sql.SelectValues
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -47,6 +49,8 @@ func (*User) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case user.FieldIsActive, user.FieldIsSuperuser, user.FieldIsVerified:
 			values[i] = new(sql.NullBool)
+		case user.FieldCredentialVersion:
+			values[i] = new(sql.NullInt64)
 		case user.FieldEmail, user.FieldHashedPassword, user.FieldFullName:
 			values[i] = new(sql.NullString)
 		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldTokensValidAfter:
@@ -130,6 +134,12 @@ func (_m *User) assignValues(columns []string, values []any) error {
 				_m.TokensValidAfter = new(time.Time)
 				*_m.TokensValidAfter = value.Time
 			}
+		case user.FieldCredentialVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field credential_version", values[i])
+			} else if value.Valid {
+				_m.CredentialVersion = value.Int64
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -195,6 +205,9 @@ func (_m *User) String() string {
 		builder.WriteString("tokens_valid_after=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("credential_version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.CredentialVersion))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -145,6 +145,27 @@ func (_u *UserUpdate) ClearTokensValidAfter() *UserUpdate {
 	return _u
 }
 
+// SetCredentialVersion sets the "credential_version" field.
+func (_u *UserUpdate) SetCredentialVersion(v int64) *UserUpdate {
+	_u.mutation.ResetCredentialVersion()
+	_u.mutation.SetCredentialVersion(v)
+	return _u
+}
+
+// SetNillableCredentialVersion sets the "credential_version" field if the given value is not nil.
+func (_u *UserUpdate) SetNillableCredentialVersion(v *int64) *UserUpdate {
+	if v != nil {
+		_u.SetCredentialVersion(*v)
+	}
+	return _u
+}
+
+// AddCredentialVersion adds value to the "credential_version" field.
+func (_u *UserUpdate) AddCredentialVersion(v int64) *UserUpdate {
+	_u.mutation.AddCredentialVersion(v)
+	return _u
+}
+
 // Mutation returns the UserMutation object of the builder.
 func (_u *UserUpdate) Mutation() *UserMutation {
 	return _u.mutation
@@ -253,6 +274,12 @@ func (_u *UserUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.TokensValidAfterCleared() {
 		_spec.ClearField(user.FieldTokensValidAfter, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CredentialVersion(); ok {
+		_spec.SetField(user.FieldCredentialVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCredentialVersion(); ok {
+		_spec.AddField(user.FieldCredentialVersion, field.TypeInt64, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -389,6 +416,27 @@ func (_u *UserUpdateOne) SetNillableTokensValidAfter(v *time.Time) *UserUpdateOn
 // ClearTokensValidAfter clears the value of the "tokens_valid_after" field.
 func (_u *UserUpdateOne) ClearTokensValidAfter() *UserUpdateOne {
 	_u.mutation.ClearTokensValidAfter()
+	return _u
+}
+
+// SetCredentialVersion sets the "credential_version" field.
+func (_u *UserUpdateOne) SetCredentialVersion(v int64) *UserUpdateOne {
+	_u.mutation.ResetCredentialVersion()
+	_u.mutation.SetCredentialVersion(v)
+	return _u
+}
+
+// SetNillableCredentialVersion sets the "credential_version" field if the given value is not nil.
+func (_u *UserUpdateOne) SetNillableCredentialVersion(v *int64) *UserUpdateOne {
+	if v != nil {
+		_u.SetCredentialVersion(*v)
+	}
+	return _u
+}
+
+// AddCredentialVersion adds value to the "credential_version" field.
+func (_u *UserUpdateOne) AddCredentialVersion(v int64) *UserUpdateOne {
+	_u.mutation.AddCredentialVersion(v)
 	return _u
 }
 
@@ -530,6 +578,12 @@ func (_u *UserUpdateOne) sqlSave(ctx context.Context) (_node *User, err error) {
 	}
 	if _u.mutation.TokensValidAfterCleared() {
 		_spec.ClearField(user.FieldTokensValidAfter, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CredentialVersion(); ok {
+		_spec.SetField(user.FieldCredentialVersion, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedCredentialVersion(); ok {
+		_spec.AddField(user.FieldCredentialVersion, field.TypeInt64, value)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &User{config: _u.config}

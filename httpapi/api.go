@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -26,12 +27,11 @@ const (
 // API serves the fastapi-users routes over an [authn.Manager]. Build it with
 // [NewAPI]; it is safe for concurrent use.
 type API struct {
-	m            *authn.Manager
-	log          *slog.Logger
-	maxBody      int64
-	requireVerif bool
-	cookie       *CookieConfig        // nil: the cookie transport is off
-	schema       entkeylin.UserSchema // nil: no application fields
+	m       *authn.Manager
+	log     *slog.Logger
+	maxBody int64
+	cookie  *CookieConfig        // nil: the cookie transport is off
+	schema  entkeylin.UserSchema // nil: no application fields
 }
 
 // CookieConfig configures the cookie transport (see [WithCookie]). Zero
@@ -48,6 +48,16 @@ type CookieConfig struct {
 	Insecure bool
 	// MaxAge of the cookie; default the access token's remaining lifetime.
 	MaxAge time.Duration
+	// RefreshName is the name of the refresh token's cookie, set when the
+	// Manager issues refresh tokens; default Name + "_refresh". Its path is
+	// the refresh route only, so it travels with no other request.
+	RefreshName string
+	// TrustedOrigins are the origins (scheme://host[:port]) besides the
+	// server's own whose pages may log in, refresh and log out with the
+	// cookie: a cross-site request from anywhere else is refused with 403
+	// (CSRF), whatever SameSite does. Requests without Origin (non-browser
+	// clients) are let through.
+	TrustedOrigins []string
 }
 
 // Option configures [NewAPI]. Options check their values: a bad one makes
@@ -84,18 +94,6 @@ func WithMaxBodyBytes(n int64) Option {
 	})
 }
 
-// WithRequireVerification makes keylin's users routes and logout require a
-// verified user (403 otherwise), like fastapi-users'
-// requires_verification=True. Login's own check is the Manager's
-// (authn.WithRequireVerification): set both. The Require… middleware are not
-// affected: each checks what its name says.
-func WithRequireVerification(b bool) Option {
-	return optionFunc(func(a *API) error {
-		a.requireVerif = b
-		return nil
-	})
-}
-
 // WithUserSchema makes the API read and write the application's own user
 // fields, as the generated schema says: pass ent.KeylinUserSchema() of the
 // ent package generated with keylin's extension. Without it, only keylin's
@@ -128,6 +126,18 @@ func WithCookie(c CookieConfig) Option {
 		if c.Path == "" {
 			c.Path = "/"
 		}
+		if c.RefreshName == "" {
+			c.RefreshName = c.Name + "_refresh"
+		}
+		if !validCookieName(c.RefreshName) || c.RefreshName == c.Name {
+			return fmt.Errorf("httpapi: invalid refresh cookie name %q", c.RefreshName)
+		}
+		for _, o := range c.TrustedOrigins {
+			if o == "*" || o == "" {
+				return fmt.Errorf("httpapi: cookie trusted origin %q: name each origin, never *", o)
+			}
+		}
+		c.TrustedOrigins = slices.Clone(c.TrustedOrigins)
 		a.cookie = &c
 		return nil
 	})
@@ -144,8 +154,10 @@ func validCookieName(s string) bool {
 }
 
 // NewAPI returns the API serving m. The Manager is required; opts change
-// the defaults (bearer transport only, 64 KiB bodies, slog.Default(), no
-// verification required).
+// the defaults (bearer transport only, 64 KiB bodies, slog.Default()).
+// Whether the users routes require a verified user is the Manager's
+// setting (authn.WithRequireVerification), so login and the routes can
+// never disagree.
 func NewAPI(m *authn.Manager, opts ...Option) (*API, error) {
 	if m == nil {
 		return nil, errors.New("httpapi: NewAPI needs an authn.Manager")
@@ -163,23 +175,32 @@ func NewAPI(m *authn.Manager, opts ...Option) (*API, error) {
 }
 
 // MountAuth mounts the bearer transport, fastapi-users' auth router:
-// POST /login (OAuth2 password form → 200 {"access_token", "token_type"})
-// and POST /logout (204, revokes the token). Default prefix /auth/jwt.
+// POST /login (OAuth2 password form → 200 {"access_token", "token_type"},
+// plus "refresh_token" and "expires_in" when the Manager issues refresh
+// tokens), POST /logout (204, ends the token's session) and POST /refresh
+// (a refresh token → a new access token and a new refresh token). Default
+// prefix /auth/jwt.
 func (a *API) MountAuth(g *echo.Group) {
 	g.POST("/login", a.login(bearerTransport))
-	g.POST("/logout", a.logout(bearerTransport), a.require(bearerTransport, a.requireVerif, false))
+	g.POST("/logout", a.logout(bearerTransport), a.require(bearerTransport, a.m.RequiresVerification(), false))
+	g.POST("/refresh", a.refresh(bearerTransport))
 }
 
 // MountCookieAuth mounts the cookie transport: POST /login answers 204 with
-// the token in a Set-Cookie, POST /logout 204 clearing it. Default prefix
+// the token in a Set-Cookie (and, when the Manager issues refresh tokens,
+// the refresh token in a second HttpOnly cookie whose path is the refresh
+// route), POST /refresh 204 with both cookies renewed, POST /logout 204
+// clearing them. A browser request from an origin other than the server's
+// own or CookieConfig.TrustedOrigins is refused with 403. Default prefix
 // /auth/cookie. It panics when the API was built without [WithCookie]: a
 // wiring mistake, found at start-up.
 func (a *API) MountCookieAuth(g *echo.Group) {
 	if a.cookie == nil {
 		panic("httpapi: MountCookieAuth needs NewAPI(…, WithCookie(…))")
 	}
-	g.POST("/login", a.login(cookieTransport))
-	g.POST("/logout", a.logout(cookieTransport), a.require(cookieTransport, a.requireVerif, false))
+	g.POST("/login", a.login(cookieTransport), a.sameOrigin)
+	g.POST("/logout", a.logout(cookieTransport), a.sameOrigin, a.require(cookieTransport, a.m.RequiresVerification(), false))
+	g.POST("/refresh", a.refresh(cookieTransport), a.sameOrigin)
 }
 
 // MountRegister mounts POST /register (201 user). Default prefix /auth.
@@ -202,18 +223,27 @@ func (a *API) MountVerify(g *echo.Group) {
 }
 
 // MountUsers mounts the users router: GET and PATCH /me for the current
-// user; for superusers GET, PATCH and DELETE /:id and GET "" (a page of
-// users: ?offset=&limit= → {"items", "total", "offset", "limit"}).
-// Default prefix /users.
+// user, and their sessions: GET /me/sessions (a list, the current one
+// marked), DELETE /me/sessions/:sid (end one) and DELETE /me/sessions (end
+// all the others). For superusers: GET, PATCH and DELETE /:id, GET "" (a
+// page of users: ?offset=&limit= → {"items", "total", "offset", "limit"}),
+// and GET /:id/sessions, DELETE /:id/sessions/:sid, DELETE /:id/sessions
+// (end all). Default prefix /users.
 func (a *API) MountUsers(g *echo.Group) {
-	user := a.require(anyTransport, a.requireVerif, false)
-	super := a.require(anyTransport, a.requireVerif, true)
+	user := a.require(anyTransport, a.m.RequiresVerification(), false)
+	super := a.require(anyTransport, a.m.RequiresVerification(), true)
 	g.GET("/me", a.getMe, user)
 	g.PATCH("/me", a.patchMe, user)
+	g.GET("/me/sessions", a.mySessions, user)
+	g.DELETE("/me/sessions", a.endMyOtherSessions, user)
+	g.DELETE("/me/sessions/:sid", a.endMySession, user)
 	g.GET("", a.listUsers, super)
 	g.GET("/:id", a.getUser, super)
 	g.PATCH("/:id", a.patchUser, super)
 	g.DELETE("/:id", a.deleteUser, super)
+	g.GET("/:id/sessions", a.userSessions, super)
+	g.DELETE("/:id/sessions", a.endUserSessions, super)
+	g.DELETE("/:id/sessions/:sid", a.endUserSession, super)
 }
 
 // MountAll mounts every router at the contract's default prefixes:
@@ -233,12 +263,14 @@ func (a *API) MountAll(e *echo.Echo) {
 }
 
 // writeJSON writes v as a JSON response with keylin's own encoder, not the
-// application's serializer.
+// application's serializer. Every keylin answer is about one person's
+// account: it is never cached (Cache-Control: no-store).
 func writeJSON(c echo.Context, status int, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err // only for unsupported types: a keylin bug
 	}
+	noStore(c.Response().Header())
 	return c.JSONBlob(status, b)
 }
 

@@ -1,7 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -9,6 +12,37 @@ import (
 	"github.com/keylin/keylin/authn"
 	"github.com/keylin/keylin/ent/entkeylin"
 )
+
+// ctx is the request's context carrying the client keylin's flows audit,
+// remember in sessions and rate-limit by.
+func (a *API) ctx(c echo.Context) context.Context {
+	ctx := c.Request().Context()
+	if _, ok := ctx.Value(clientSetKey{}).(bool); ok {
+		return ctx
+	}
+	r := c.Request()
+	id := c.Response().Header().Get(echo.HeaderXRequestID)
+	if id == "" {
+		id = r.Header.Get(echo.HeaderXRequestID)
+	}
+	ctx = authn.WithClient(ctx, authn.Client{IP: clientIP(c), UserAgent: r.UserAgent(), RequestID: id})
+	ctx = context.WithValue(ctx, clientSetKey{}, true)
+	c.SetRequest(r.WithContext(ctx))
+	return ctx
+}
+
+type clientSetKey struct{}
+
+// clientIP is the client's address as the application's Echo believes it:
+// through its IPExtractor when it has one (trusted proxies), otherwise the
+// connection's own address. Echo's fallback would believe any client's
+// X-Forwarded-For, and a per-IP limit keyed on that is no limit.
+func clientIP(c echo.Context) string {
+	if c.Echo().IPExtractor != nil {
+		return c.RealIP()
+	}
+	return echo.ExtractIPDirect()(c.Request())
+}
 
 // login answers POST /login, fastapi-users' OAuth2 password form:
 // username (the email) and password required, grant_type "password" when
@@ -33,42 +67,128 @@ func (a *API) login(t transport) echo.HandlerFunc {
 		if len(errs) > 0 {
 			return writeValidation(c, errs)
 		}
-		tok, _, err := a.m.Login(c.Request().Context(), form.Get("username"), form.Get("password"))
+		g, err := a.m.Login(a.ctx(c), form.Get("username"), form.Get("password"))
 		if err != nil {
 			return a.writeError(c, flowLogin, err)
 		}
-		noStore(c.Response().Header())
-		if t == cookieTransport {
-			c.SetCookie(a.newCookie(tok, a.cookieMaxAge(tok)))
-			return c.NoContent(http.StatusNoContent)
-		}
-		return writeJSON(c, http.StatusOK, bearerResponse{AccessToken: tok, TokenType: "bearer"})
+		return a.writeGrant(c, t, g)
 	}
 }
 
-// logout answers POST /logout: it revokes the token the request was
-// authenticated with (the require middleware runs first).
+// writeGrant answers a login or a refresh: the bearer response, or 204
+// with the cookies.
+func (a *API) writeGrant(c echo.Context, t transport, g *authn.Grant) error {
+	noStore(c.Response().Header())
+	if t == cookieTransport {
+		c.SetCookie(a.newCookie(a.cookie.Name, a.cookie.Path, g.AccessToken, a.cookieMaxAge(g)))
+		if g.RefreshToken != "" {
+			c.SetCookie(a.newCookie(a.cookie.RefreshName, refreshPath(c), g.RefreshToken, time.Until(g.RefreshExpiresAt)))
+		}
+		return c.NoContent(http.StatusNoContent)
+	}
+	body := bearerResponse{AccessToken: g.AccessToken, TokenType: "bearer"}
+	if g.RefreshToken != "" {
+		body.RefreshToken = g.RefreshToken
+		body.ExpiresIn = g.ExpiresIn(a.m.Now())
+	}
+	return writeJSON(c, http.StatusOK, body)
+}
+
+// refreshPath is the path of the refresh route next to the login, logout
+// or refresh route being served: where the refresh cookie is sent.
+func refreshPath(c echo.Context) string {
+	p := c.Path()
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		p = p[:i]
+	}
+	return p + "/refresh"
+}
+
+// logout answers POST /logout: it ends the session of the token the
+// request was authenticated with (the require middleware runs first).
 func (a *API) logout(t transport) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		claims, _ := c.Get(claimsKey).(authn.AccessClaims)
-		if err := a.m.Logout(c.Request().Context(), CurrentUser(c), claims); err != nil {
+		if err := a.m.Logout(a.ctx(c), CurrentUser(c), claims); err != nil {
 			return a.writeError(c, flowLogin, err)
 		}
 		if t == cookieTransport {
-			ck := a.newCookie("", -1)
-			ck.Expires = time.Unix(0, 0)
-			c.SetCookie(ck)
+			c.SetCookie(a.newCookie(a.cookie.Name, a.cookie.Path, "", -1))
+			c.SetCookie(a.newCookie(a.cookie.RefreshName, refreshPath(c), "", -1))
 		}
 		return c.NoContent(http.StatusNoContent)
 	}
 }
 
-// newCookie returns the transport's cookie; maxAge < 0 deletes it.
-func (a *API) newCookie(value string, maxAge time.Duration) *http.Cookie {
+// refresh answers POST /refresh: the bearer transport reads the refresh
+// token from a JSON body {"refresh_token": …} or an OAuth2 form
+// (grant_type=refresh_token&refresh_token=…); the cookie transport from its
+// refresh cookie.
+func (a *API) refresh(t transport) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		var token string
+		if t == cookieTransport {
+			ck, err := c.Cookie(a.cookie.RefreshName)
+			if err != nil || ck.Value == "" {
+				return writeJSON(c, http.StatusBadRequest, detail{codeRefreshBadToken})
+			}
+			token = ck.Value
+		} else {
+			tok, ok := a.readRefreshToken(c)
+			if !ok {
+				return nil
+			}
+			token = tok
+		}
+		g, err := a.m.Refresh(a.ctx(c), token)
+		if err != nil {
+			if t == cookieTransport && errorCode(err) == codeRefreshBadToken {
+				c.SetCookie(a.newCookie(a.cookie.RefreshName, refreshPath(c), "", -1))
+			}
+			return a.writeError(c, flowRefresh, err)
+		}
+		return a.writeGrant(c, t, g)
+	}
+}
+
+// readRefreshToken reads the refresh token of a bearer refresh request.
+// When it returns false it has answered.
+func (a *API) readRefreshToken(c echo.Context) (string, bool) {
+	if isForm(c.Request().Header.Get(echo.HeaderContentType)) {
+		form, ok := a.readForm(c)
+		if !ok {
+			return "", false
+		}
+		var errs []fieldError
+		if gt := form.Get("grant_type"); gt != "" && gt != "refresh_token" {
+			errs = append(errs, fieldError{Loc: []any{"body", "grant_type"}, Type: "string_pattern_mismatch",
+				Msg: "String should match pattern '^refresh_token$'"})
+		}
+		if form.Get("refresh_token") == "" {
+			errs = append(errs, fieldError{Loc: []any{"body", "refresh_token"}, Type: "missing", Msg: "Field required"})
+		}
+		if len(errs) > 0 {
+			return "", writeValidation(c, errs) != nil
+		}
+		return form.Get("refresh_token"), true
+	}
+	jb, ok := a.readJSON(c)
+	if !ok {
+		return "", false
+	}
+	tok := jb.str("refresh_token", true, 0)
+	if !jb.done(c) {
+		return "", false
+	}
+	return *tok, true
+}
+
+// newCookie returns a cookie of the transport; maxAge < 0 deletes it.
+func (a *API) newCookie(name, path, value string, maxAge time.Duration) *http.Cookie {
 	ck := &http.Cookie{
-		Name:     a.cookie.Name,
+		Name:     name,
 		Value:    value,
-		Path:     a.cookie.Path,
+		Path:     path,
 		Domain:   a.cookie.Domain,
 		MaxAge:   int(maxAge / time.Second),
 		Secure:   !a.cookie.Insecure,
@@ -77,26 +197,43 @@ func (a *API) newCookie(value string, maxAge time.Duration) *http.Cookie {
 	}
 	if maxAge < 0 {
 		ck.MaxAge = -1
+		ck.Expires = time.Unix(0, 0)
 	}
 	return ck
 }
 
 // cookieMaxAge is the configured max age, or else what remains of the
-// token's lifetime.
-func (a *API) cookieMaxAge(tok string) time.Duration {
+// access token's lifetime.
+func (a *API) cookieMaxAge(g *authn.Grant) time.Duration {
 	if a.cookie.MaxAge > 0 {
 		return a.cookie.MaxAge
 	}
-	claims, err := a.m.Tokens().ParseAccess(tok)
-	if err != nil {
-		return authn.DefaultTokenLifetime
-	}
-	// exp is in whole seconds: round up to the lifetime it was issued with.
-	return (time.Until(claims.ExpiresAt) + time.Second - 1).Truncate(time.Second)
+	return time.Duration(g.ExpiresIn(a.m.Now())) * time.Second
 }
 
-// register answers POST /register: a safe create, so the flags in the body
-// are checked as booleans and ignored.
+// sameOrigin refuses, with 403, a cookie-transport request that a browser
+// sent from another site: an Origin (or, without one, a Sec-Fetch-Site of
+// cross-site) that is neither the server's own origin nor trusted. This is
+// the CSRF defence that does not depend on SameSite, which some browsers
+// and some sites (a shared registrable domain) do not honour.
+func (a *API) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		origin := r.Header.Get(echo.HeaderOrigin)
+		if origin == "" {
+			if r.Header.Get("Sec-Fetch-Site") != "cross-site" {
+				return next(c)
+			}
+		} else if origin == c.Scheme()+"://"+r.Host || slices.Contains(a.cookie.TrustedOrigins, origin) {
+			return next(c)
+		}
+		a.log.WarnContext(a.ctx(c), "cross-site cookie request refused", "path", r.URL.Path, "origin", origin)
+		return writeStatus(c, http.StatusForbidden)
+	}
+}
+
+// register answers POST /register: the flags in the body are checked as
+// booleans and ignored (authn.Manager.Register ignores them).
 func (a *API) register(c echo.Context) error {
 	jb, ok := a.readJSON(c)
 	if !ok {
@@ -107,7 +244,7 @@ func (a *API) register(c echo.Context) error {
 	jb.boolean("is_active")
 	jb.boolean("is_superuser")
 	jb.boolean("is_verified")
-	fullName := jb.str("full_name", false, maxFullName)
+	fullName := jb.str("full_name", false, authn.MaxFullNameLength)
 	var extra any
 	if a.schema != nil {
 		var errs []entkeylin.FieldError
@@ -117,7 +254,7 @@ func (a *API) register(c echo.Context) error {
 	if !jb.done(c) {
 		return nil
 	}
-	u, err := a.m.Register(c.Request().Context(), authn.UserCreate{Email: *email, Password: *password, FullName: fullName, Extra: extra})
+	u, err := a.m.Register(a.ctx(c), authn.UserCreate{Email: *email, Password: *password, FullName: fullName, Extra: extra})
 	if err != nil {
 		return a.writeError(c, flowRegister, err)
 	}
@@ -135,7 +272,7 @@ func (a *API) forgotPassword(c echo.Context) error {
 	if !jb.done(c) {
 		return nil
 	}
-	if err := a.m.ForgotPassword(c.Request().Context(), *email); err != nil {
+	if err := a.m.ForgotPassword(a.ctx(c), *email); err != nil {
 		return a.writeError(c, flowReset, err)
 	}
 	return writeNull(c, http.StatusAccepted)
@@ -152,7 +289,7 @@ func (a *API) resetPassword(c echo.Context) error {
 	if !jb.done(c) {
 		return nil
 	}
-	if _, err := a.m.ResetPassword(c.Request().Context(), *token, *password); err != nil {
+	if _, err := a.m.ResetPassword(a.ctx(c), *token, *password); err != nil {
 		return a.writeError(c, flowReset, err)
 	}
 	return writeNull(c, http.StatusOK)
@@ -169,7 +306,7 @@ func (a *API) requestVerify(c echo.Context) error {
 	if !jb.done(c) {
 		return nil
 	}
-	if err := a.m.RequestVerify(c.Request().Context(), *email); err != nil {
+	if err := a.m.RequestVerify(a.ctx(c), *email); err != nil {
 		return a.writeError(c, flowVerify, err)
 	}
 	return writeNull(c, http.StatusAccepted)
@@ -185,7 +322,7 @@ func (a *API) verify(c echo.Context) error {
 	if !jb.done(c) {
 		return nil
 	}
-	u, err := a.m.Verify(c.Request().Context(), *token)
+	u, err := a.m.Verify(a.ctx(c), *token)
 	if err != nil {
 		return a.writeError(c, flowVerify, err)
 	}
@@ -194,5 +331,6 @@ func (a *API) verify(c echo.Context) error {
 
 // writeNull answers a JSON null, as FastAPI does for a route returning None.
 func writeNull(c echo.Context, status int) error {
+	noStore(c.Response().Header())
 	return c.JSONBlob(status, []byte("null"))
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/keylin/keylin/authn"
@@ -59,7 +60,7 @@ func TestLogin(t *testing.T) {
 		t.Run("Inactive", func(t *testing.T) {
 			tok := e.login("l@example.com", testPassword)
 			no := false
-			if _, err := e.m.Update(context.Background(), u, authn.UserUpdate{IsActive: &no}, false); err != nil {
+			if _, err := e.m.UpdateAsSuperuser(context.Background(), u, authn.UserUpdate{IsActive: &no}); err != nil {
 				t.Fatal(err)
 			}
 			e.loginResp("l@example.com", testPassword).expect(t, http.StatusBadRequest, bad)
@@ -72,13 +73,12 @@ func TestRequireVerification(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, d string) {
 		e := newEnv(t, d, config{
 			managerOpts: []authn.Option{authn.WithRequireVerification(true)},
-			apiOpts:     []httpapi.Option{httpapi.WithRequireVerification(true)},
 		})
 		u := e.user("u@example.com", false, false)
 		e.loginResp("u@example.com", testPassword).expect(t, http.StatusBadRequest, `{"detail":"LOGIN_USER_NOT_VERIFIED"}`)
 
 		// A token issued before verification was required, or by another service.
-		tok, _, err := e.m.Tokens().IssueAccess(u.ID)
+		tok, _, err := e.m.Tokens().IssueAccess(u.ID, uuid.Nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -46,10 +46,11 @@ func BenchmarkUsersMe(b *testing.B) {
 			if _, err := m.Register(ctx, authn.UserCreate{Email: "bench@example.com", Password: testPassword}); err != nil {
 				b.Fatal(err)
 			}
-			tok, _, err := m.Login(ctx, "bench@example.com", testPassword)
+			g, err := m.Login(ctx, "bench@example.com", testPassword)
 			if err != nil {
 				b.Fatal(err)
 			}
+			tok := g.AccessToken
 			api, err := httpapi.NewAPI(m)
 			if err != nil {
 				b.Fatal(err)

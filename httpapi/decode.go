@@ -19,9 +19,6 @@ import (
 	"github.com/keylin/keylin/ent/entkeylin"
 )
 
-// maxFullName is the longest full_name, in characters.
-const maxFullName = 255
-
 // errTooLarge is a body over the API's limit.
 var errTooLarge = errors.New("request body too large")
 
@@ -103,6 +100,13 @@ func isJSON(contentType string) bool {
 		return false
 	}
 	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
+}
+
+// isForm reports whether a Content-Type is a form: URL-encoded or
+// multipart.
+func isForm(contentType string) bool {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	return mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data"
 }
 
 // done answers 422 if a field was invalid and reports whether the body is

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,16 +22,23 @@ const (
 	flowReset    flow = "RESET_PASSWORD"
 	flowVerify   flow = "VERIFY_USER"
 	flowUpdate   flow = "UPDATE_USER"
+	flowRefresh  flow = "REFRESH"
 	flowUsers    flow = "USERS" // routes with no invalid-password case
 )
 
-// retryAfter is the Retry-After of a 503, in seconds.
-const retryAfter = "2"
+// Codes keylin adds to the contract's.
+const (
+	codeRefreshBadToken        = "REFRESH_BAD_TOKEN"
+	codeBadCurrentPassword     = "UPDATE_USER_BAD_CURRENT_PASSWORD"
+	codeUserHasData            = "USER_HAS_DATA"
+	unavailableRetryAfter      = 5 * time.Second
+	overloadedDefaultRetryWait = 2 * time.Second
+)
 
 // errorTable is the one place authn's errors become HTTP answers. The first
 // entry whose err matches (errors.Is) wins, so wrapping errors come before
 // what they wrap (ErrResetBadToken wraps the ErrInvalidToken of the parse).
-// A code answers 400 {"detail": code}; without one the body is the status
+// A code answers {"detail": code}; without one the body is the status
 // text, {"detail": "Not Found"}.
 var errorTable = []struct {
 	err    error
@@ -44,14 +53,30 @@ var errorTable = []struct {
 	{authn.ErrVerifyBadToken, http.StatusBadRequest, "VERIFY_USER_BAD_TOKEN"},
 	{authn.ErrAlreadyVerified, http.StatusBadRequest, "VERIFY_USER_ALREADY_VERIFIED"},
 	{authn.ErrEmailAlreadyExists, http.StatusBadRequest, "UPDATE_USER_EMAIL_ALREADY_EXISTS"},
+	{authn.ErrRefreshTokenInvalid, http.StatusBadRequest, codeRefreshBadToken},
+	{authn.ErrBadCurrentPassword, http.StatusBadRequest, codeBadCurrentPassword},
+	{authn.ErrUserHasData, http.StatusConflict, codeUserHasData},
 	{authn.ErrInvalidEmail, http.StatusUnprocessableEntity, ""}, // see writeError
 	{authn.ErrInvalidToken, http.StatusUnauthorized, ""},
 	{authn.ErrUserNotFound, http.StatusNotFound, ""},
+	{authn.ErrSessionNotFound, http.StatusNotFound, ""},
+	{authn.ErrThrottled, http.StatusTooManyRequests, ""},
 	{authn.ErrOverloaded, http.StatusServiceUnavailable, ""},
+	{authn.ErrUnavailable, http.StatusServiceUnavailable, ""},
 	// The request's context ended (client gone, server deadline) while
 	// waiting for a hashing slot or the database: not keylin's failure.
 	{context.Canceled, http.StatusServiceUnavailable, ""},
 	{context.DeadlineExceeded, http.StatusServiceUnavailable, ""},
+}
+
+// errorCode returns the contract code errorTable gives err, or "".
+func errorCode(err error) string {
+	for _, e := range errorTable {
+		if errors.Is(err, e.err) {
+			return e.code
+		}
+	}
+	return ""
 }
 
 // writeError answers err, returned by the Manager in flow f, from
@@ -71,8 +96,17 @@ func (a *API) writeError(c echo.Context, f flow, err error) error {
 			return writeJSON(c, e.status, detail{invalidPassword{Code: string(f) + e.code, Reason: reason}})
 		case authn.ErrInvalidEmail:
 			return writeValidation(c, []fieldError{invalidEmail("body", "email")})
+		case authn.ErrThrottled:
+			wait := time.Second
+			var te *authn.ThrottledError
+			if errors.As(err, &te) {
+				wait = te.RetryAfter
+			}
+			setRetryAfter(c, wait)
 		case authn.ErrOverloaded:
-			c.Response().Header().Set("Retry-After", retryAfter)
+			setRetryAfter(c, overloadedDefaultRetryWait)
+		case authn.ErrUnavailable:
+			setRetryAfter(c, unavailableRetryAfter)
 		}
 		if e.status == http.StatusServiceUnavailable {
 			a.log.WarnContext(c.Request().Context(), "keylin request not served",
@@ -86,6 +120,13 @@ func (a *API) writeError(c echo.Context, f flow, err error) error {
 	a.log.ErrorContext(c.Request().Context(), "keylin request failed",
 		"method", c.Request().Method, "route", c.Path(), "error", err)
 	return writeStatus(c, http.StatusInternalServerError)
+}
+
+// setRetryAfter sets Retry-After to d in whole seconds, rounded up, at
+// least 1.
+func setRetryAfter(c echo.Context, d time.Duration) {
+	secs := max(1, int64((d+time.Second-1)/time.Second))
+	c.Response().Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 }
 
 // detail is FastAPI's error body, {"detail": …}.

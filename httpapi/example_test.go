@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keylin/keylin/authn"
+	"github.com/keylin/keylin/database"
 	"github.com/keylin/keylin/ent"
 	"github.com/keylin/keylin/httpapi"
 )
@@ -17,10 +18,11 @@ import (
 // own error handler: keylin answers its errors itself.
 func Example() {
 	ctx := context.Background()
-	client, err := ent.OpenURL(ctx, "sqlite:///var/lib/app/app.db")
+	db, err := database.Open(ctx, "sqlite:///var/lib/app/app.db")
 	if err != nil {
 		log.Fatal(err)
 	}
+	client := ent.NewClient(ent.Driver(db.Driver()))
 	tokens, err := authn.NewTokens(authn.TokenConfig{
 		AccessSecret: []byte("JWT_SECRET"),
 		VerifySecret: []byte("VERIFICATION_SECRET"),

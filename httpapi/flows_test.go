@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/keylin/keylin/authn"
 	"github.com/keylin/keylin/internal/dbtest"
 )
@@ -208,7 +210,7 @@ func TestVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		other := "v2@example.com"
-		if _, err := e.m.Update(context.Background(), u, authn.UserUpdate{Email: &other}, true); err != nil {
+		if _, err := e.m.UpdateSelf(context.Background(), u, uuid.Nil, authn.UserUpdate{Email: &other}); err != nil {
 			t.Fatal(err)
 		}
 		e.postJSON("/auth/verify", "", map[string]any{"token": tok}).expect(t, http.StatusBadRequest, `{"detail":"VERIFY_USER_BAD_TOKEN"}`)

@@ -114,7 +114,7 @@ func newEnv(t *testing.T, d string, cfg config) *env {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	m, err := authn.NewManager(store, tokens, append([]authn.Option{
-		authn.WithHasher(hasher), authn.WithHooks(hooks), authn.WithLogger(logger),
+		authn.WithHasher(hasher), authn.WithHooks(hooks), authn.WithLogger(logger), authn.WithLimits(authn.NoLimits()),
 	}, cfg.managerOpts...)...)
 	if err != nil {
 		t.Fatal(err)
@@ -261,9 +261,9 @@ func (e *env) login(email, password string) string {
 // user creates a user directly (unsafe create: flags honoured).
 func (e *env) user(email string, superuser, verified bool) *authn.User {
 	e.t.Helper()
-	u, err := e.m.Create(context.Background(), authn.UserCreate{
+	u, err := e.m.CreateUser(context.Background(), authn.UserCreate{
 		Email: email, Password: testPassword, IsSuperuser: &superuser, IsVerified: &verified,
-	}, false)
+	})
 	if err != nil {
 		e.t.Fatal(err)
 	}

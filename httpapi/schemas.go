@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -71,8 +72,33 @@ type UserPage struct {
 	Limit  int        `json:"limit"`
 }
 
-// bearerResponse is the body of a bearer login.
+// bearerResponse is the body of a bearer login or refresh: the contract's
+// two keys, plus the refresh token and the access token's lifetime in
+// seconds when refresh tokens are on.
 type bearerResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	ExpiresIn    int64  `json:"expires_in,omitempty"`
+}
+
+// SessionRead is one session as the sessions routes list it.
+type SessionRead struct {
+	ID         uuid.UUID `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	UserAgent  string    `json:"user_agent"`
+	IPAddress  string    `json:"ip_address"`
+	// Current marks the session of the token that made the request.
+	Current bool `json:"current"`
+}
+
+// NewSessionRead returns the JSON form of s; current marks the session
+// the request came from.
+func NewSessionRead(s *authn.Session, current bool) SessionRead {
+	return SessionRead{
+		ID: s.ID, CreatedAt: s.CreatedAt.UTC(), LastUsedAt: s.LastUsedAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
+		UserAgent: s.UserAgent, IPAddress: s.IP, Current: current,
+	}
 }

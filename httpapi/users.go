@@ -17,7 +17,7 @@ func (a *API) getMe(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, a.read(CurrentUser(c)))
 }
 
-// patchMe answers PATCH /me, a safe update.
+// patchMe answers PATCH /me: the user's change to themselves.
 func (a *API) patchMe(c echo.Context) error {
 	return a.update(c, CurrentUser(c), true)
 }
@@ -31,7 +31,7 @@ func (a *API) getUser(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, a.read(u))
 }
 
-// patchUser answers PATCH /:id (superuser), an unsafe update.
+// patchUser answers PATCH /:id (superuser).
 func (a *API) patchUser(c echo.Context) error {
 	u, ok := a.target(c)
 	if !ok {
@@ -46,7 +46,7 @@ func (a *API) deleteUser(c echo.Context) error {
 	if !ok {
 		return nil
 	}
-	if err := a.m.Delete(c.Request().Context(), u); err != nil {
+	if err := a.m.Delete(a.ctx(c), u); err != nil {
 		return a.writeError(c, flowUsers, err)
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -60,7 +60,7 @@ func (a *API) target(c echo.Context) (*authn.User, bool) {
 		_ = writeStatus(c, http.StatusNotFound)
 		return nil, false
 	}
-	u, err := a.m.Get(c.Request().Context(), id)
+	u, err := a.m.Get(a.ctx(c), id)
 	if err != nil {
 		_ = a.writeError(c, flowUsers, err)
 		return nil, false
@@ -70,33 +70,41 @@ func (a *API) target(c echo.Context) (*authn.User, bool) {
 
 // update applies a PATCH body to u: only the keys present change;
 // "password", "email" and the flags null leave them alone, "full_name" null
-// clears it; with safe, the flags are checked and ignored.
-func (a *API) update(c echo.Context, u *authn.User, safe bool) error {
+// clears it. The flags are read (a wrong type is a 422) in both cases;
+// the Manager ignores them in a user's change to themselves.
+func (a *API) update(c echo.Context, u *authn.User, self bool) error {
 	jb, ok := a.readJSON(c)
 	if !ok {
 		return nil
 	}
 	in := authn.UserUpdate{
-		Password:    jb.str("password", false, 0),
-		Email:       jb.email("email", false),
-		IsActive:    jb.boolean("is_active"),
-		IsSuperuser: jb.boolean("is_superuser"),
-		IsVerified:  jb.boolean("is_verified"),
-		FullName:    jb.str("full_name", false, maxFullName),
-		SetFullName: jb.has("full_name"),
+		Password:        jb.str("password", false, 0),
+		CurrentPassword: jb.str("current_password", false, 0),
+		Email:           jb.email("email", false),
+		IsActive:        jb.boolean("is_active"),
+		IsSuperuser:     jb.boolean("is_superuser"),
+		IsVerified:      jb.boolean("is_verified"),
+		FullName:        jb.str("full_name", false, authn.MaxFullNameLength),
+		SetFullName:     jb.has("full_name"),
 	}
 	if a.schema != nil {
 		var errs []entkeylin.FieldError
-		in.Extra, errs = a.schema.DecodeUpdate(jb.fields, !safe)
+		in.Extra, errs = a.schema.DecodeUpdate(jb.fields, !self)
 		jb.schemaErrors(errs)
 	}
 	if !jb.done(c) {
 		return nil
 	}
-	if safe {
-		in.IsActive, in.IsSuperuser, in.IsVerified = nil, nil, nil
+	var (
+		nu  *authn.User
+		err error
+	)
+	if self {
+		claims, _ := c.Get(claimsKey).(authn.AccessClaims)
+		nu, err = a.m.UpdateSelf(a.ctx(c), u, claims.SessionID, in)
+	} else {
+		nu, err = a.m.UpdateAsSuperuser(a.ctx(c), u, in)
 	}
-	nu, err := a.m.Update(c.Request().Context(), u, in, safe)
 	if err != nil {
 		return a.writeError(c, flowUpdate, err)
 	}
@@ -112,7 +120,7 @@ func (a *API) listUsers(c echo.Context) error {
 	if len(errs) > 0 {
 		return writeValidation(c, errs)
 	}
-	p, err := a.m.List(c.Request().Context(), authn.ListParams{Offset: offset, Limit: limit})
+	p, err := a.m.List(a.ctx(c), authn.ListParams{Offset: offset, Limit: limit})
 	if err != nil {
 		return a.writeError(c, flowUsers, err)
 	}

@@ -9,19 +9,13 @@
 //
 // The common call, in the command that wires keylin:
 //
-//	var opts []mail.Option
-//	if s.SendVerifyOnRegister {
-//		opts = append(opts, mail.WithVerifyOnRegister(func(ctx context.Context, u *authn.User) (string, error) {
-//			return tokens.IssueVerify(u.ID, u.Email)
-//		}))
-//	}
 //	hooks, err := mail.NewHooks(mail.Config{
 //		URL:       s.MailURL,
 //		From:      s.MailFrom,
 //		VerifyURL: s.VerifyURL,
 //		ResetURL:  s.ResetPasswordURL,
 //		Logger:    logger,
-//	}, opts...)
+//	})
 //	if err != nil { … }
 //	if w := hooks.Warning(); w != "" { logger.Warn(w) }
 //	m, err := authn.NewManager(store, tokens, authn.WithHooks(hooks))

@@ -12,9 +12,11 @@ import (
 )
 
 // Hooks implements [authn.Hooks]: AfterRequestVerify and AfterForgotPassword
-// mail the token's link to the user, and AfterRegister does the same with a
-// new verify token when SendVerifyOnRegister is set. The other hooks are
-// [authn.NopHooks]'. Build it with [NewHooks].
+// mail the token's link to the user; AfterRegisterExisting tells the owner
+// of an address that somebody tried to register with it (quiet
+// registration), and AfterEmailChanged tells the old address that the
+// account's email changed. The other hooks are [authn.NopHooks]'. Build it
+// with [NewHooks].
 //
 // A failed send is the hook's error: the Manager logs it and keeps the user
 // and the token, and the user can ask again.
@@ -42,12 +44,6 @@ type Hooks struct {
 	// VerifyURL and ResetURL are the link templates; {token} is replaced by
 	// the query-escaped token.
 	VerifyURL, ResetURL string
-	// SendVerifyOnRegister makes AfterRegister mail a verify link to a new,
-	// active, unverified user, with a token from IssueVerifyToken.
-	SendVerifyOnRegister bool
-	// IssueVerifyToken issues a verify token, typically
-	// tokens.IssueVerify(u.ID, u.Email). Required by SendVerifyOnRegister.
-	IssueVerifyToken func(ctx context.Context, u *authn.User) (string, error)
 	// Logger gets one line per mail sent, without token or link.
 	Logger *slog.Logger
 }
@@ -65,18 +61,6 @@ func WithSender(s Sender) Option {
 			return errors.New("mail: WithSender(nil)")
 		}
 		h.Sender = s
-		return nil
-	}
-}
-
-// WithVerifyOnRegister makes AfterRegister mail a verify link, with a token
-// from issue (SEND_VERIFY_ON_REGISTER).
-func WithVerifyOnRegister(issue func(ctx context.Context, u *authn.User) (string, error)) Option {
-	return func(h *Hooks) error {
-		if issue == nil {
-			return errors.New("mail: WithVerifyOnRegister(nil)")
-		}
-		h.SendVerifyOnRegister, h.IssueVerifyToken = true, issue
 		return nil
 	}
 }
@@ -139,6 +123,18 @@ func (h *Hooks) Message(kind, to, token string) (Message, error) {
 		tmpl = h.ResetURL
 		subject = "Reset your " + h.AppName + " password"
 		body = "Hello,\n\nSomeone asked to reset the password of your %[1]s account. To choose a new password, open this link:\n\n%[2]s\n\nIf it was not you, you can ignore this message: your password stays as it is.\n"
+	case KindExisting:
+		return Message{Kind: kind, To: to, From: h.From,
+			Subject: "Sign-up attempt with your " + h.AppName + " address",
+			Body: "Hello,\n\nSomebody tried to create a " + h.AppName + " account with this e-mail address, which already has one. " +
+				"If it was you, log in or reset your password instead. If it was not, you can ignore this message: nothing changed.\n",
+		}, nil
+	case KindEmailChanged:
+		return Message{Kind: kind, To: to, From: h.From,
+			Subject: "The e-mail address of your " + h.AppName + " account changed",
+			Body: "Hello,\n\nThe e-mail address of your " + h.AppName + " account was changed from this address to another one. " +
+				"If you did not do this, contact us at once: somebody else may be using your account.\n",
+		}, nil
 	default:
 		return Message{}, fmt.Errorf("%w: unknown kind %q", ErrInvalidMessage, kind)
 	}
@@ -162,24 +158,23 @@ func (h *Hooks) AfterForgotPassword(ctx context.Context, u *authn.User, token st
 	return h.send(ctx, KindReset, u, token)
 }
 
-// AfterRegister mails a verify link to a new user when SendVerifyOnRegister
-// is set; it skips a user who is inactive or already verified.
-func (h *Hooks) AfterRegister(ctx context.Context, u *authn.User) error {
-	if !h.SendVerifyOnRegister || u.IsVerified || !u.IsActive {
-		return nil
-	}
-	if h.IssueVerifyToken == nil {
-		return errors.New("mail: SendVerifyOnRegister is set but IssueVerifyToken is nil")
-	}
-	token, err := h.IssueVerifyToken(ctx, u)
-	if err != nil {
-		return fmt.Errorf("mail: issue verify token: %w", err)
-	}
-	return h.send(ctx, KindVerify, u, token)
+// AfterRegisterExisting tells u that somebody tried to register with
+// their address.
+func (h *Hooks) AfterRegisterExisting(ctx context.Context, u *authn.User) error {
+	return h.sendTo(ctx, KindExisting, u, u.Email, "")
+}
+
+// AfterEmailChanged tells the old address that u's email changed.
+func (h *Hooks) AfterEmailChanged(ctx context.Context, u *authn.User, oldEmail string) error {
+	return h.sendTo(ctx, KindEmailChanged, u, oldEmail, "")
 }
 
 func (h *Hooks) send(ctx context.Context, kind string, u *authn.User, token string) error {
-	m, err := h.Message(kind, u.Email, token)
+	return h.sendTo(ctx, kind, u, u.Email, token)
+}
+
+func (h *Hooks) sendTo(ctx context.Context, kind string, u *authn.User, to, token string) error {
+	m, err := h.Message(kind, to, token)
 	if err != nil {
 		return err
 	}

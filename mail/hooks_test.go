@@ -96,48 +96,35 @@ func TestHooksMessages(t *testing.T) {
 	}
 }
 
-func TestHooksAfterRegister(t *testing.T) {
-	issue := func(_ context.Context, u *authn.User) (string, error) { return "verify-" + u.Email, nil }
-	verified, inactive := testUser(), testUser()
-	verified.IsVerified, inactive.IsActive = true, false
-	for _, tt := range []struct {
-		name     string
-		opts     []mail.Option
-		user     *authn.User
-		wantSent int
-	}{
-		{"Off", nil, testUser(), 0},
-		{"On", []mail.Option{mail.WithVerifyOnRegister(issue)}, testUser(), 1},
-		{"AlreadyVerified", []mail.Option{mail.WithVerifyOnRegister(issue)}, verified, 0},
-		{"Inactive", []mail.Option{mail.WithVerifyOnRegister(issue)}, inactive, 0},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			r := &recorder{}
-			h := MustNewHooks(t, mail.Config{}, append(tt.opts, mail.WithSender(r))...)
-			if err := h.AfterRegister(context.Background(), tt.user); err != nil {
-				t.Fatal(err)
-			}
-			if len(r.sent) != tt.wantSent {
-				t.Fatalf("sent %d messages, want %d", len(r.sent), tt.wantSent)
-			}
-			if tt.wantSent == 1 && r.sent[0].Link != "https://app.example.com/verify?token=verify-alice%40example.com" {
-				t.Errorf("link = %q", r.sent[0].Link)
-			}
-		})
+// TestHooksNotices: the two notices without a link go to the right
+// address and say what happened.
+func TestHooksNotices(t *testing.T) {
+	r := &recorder{}
+	h := MustNewHooks(t, mail.Config{}, mail.WithSender(r))
+	u := testUser()
+	if err := h.AfterRegisterExisting(context.Background(), u); err != nil {
+		t.Fatal(err)
 	}
-
-	t.Run("NoIssuer", func(t *testing.T) {
-		h := MustNewHooks(t, mail.Config{}, mail.WithSender(&recorder{}))
-		h.SendVerifyOnRegister = true
-		if err := h.AfterRegister(context.Background(), testUser()); err == nil {
-			t.Fatal("AfterRegister without IssueVerifyToken succeeded")
+	moved := *u
+	moved.Email = "alice@new.example.org"
+	if err := h.AfterEmailChanged(context.Background(), &moved, "alice@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.sent) != 2 {
+		t.Fatalf("sent %d messages, want 2", len(r.sent))
+	}
+	for i, want := range []struct{ kind, to, says string }{
+		{mail.KindExisting, "alice@example.com", "already has one"},
+		{mail.KindEmailChanged, "alice@example.com", "was changed"},
+	} {
+		m := r.sent[i]
+		if m.Kind != want.kind || m.To != want.to || !strings.Contains(m.Body, want.says) || m.Link != "" || m.Token != "" {
+			t.Errorf("message %d = %+v, want kind %s to %s saying %q, no link", i, m, want.kind, want.to, want.says)
 		}
-	})
-	t.Run("NilOptions", func(t *testing.T) {
-		for _, o := range []mail.Option{mail.WithSender(nil), mail.WithVerifyOnRegister(nil)} {
-			if _, err := mail.NewHooks(mail.Config{From: "a@example.com", VerifyURL: "http://h/{token}", ResetURL: "http://h/{token}"}, o); err == nil {
-				t.Error("NewHooks accepted a nil option argument")
-			}
+	}
+	t.Run("NilOption", func(t *testing.T) {
+		if _, err := mail.NewHooks(mail.Config{From: "a@example.com", VerifyURL: "http://h/{token}", ResetURL: "http://h/{token}"}, mail.WithSender(nil)); err == nil {
+			t.Error("NewHooks accepted a nil sender")
 		}
 	})
 }

@@ -19,8 +19,10 @@ import (
 
 // The kinds of message keylin sends.
 const (
-	KindVerify = "verify" // an e-mail verification link
-	KindReset  = "reset"  // a reset-password link
+	KindVerify       = "verify"         // an e-mail verification link
+	KindReset        = "reset"          // a reset-password link
+	KindExisting     = "account_exists" // somebody tried to register with the address (no link)
+	KindEmailChanged = "email_changed"  // to the old address: the account's email changed (no link)
 )
 
 var (
@@ -65,7 +67,7 @@ type Config struct {
 
 // Message is one mail to one user.
 type Message struct {
-	Kind    string // KindVerify or KindReset
+	Kind    string // KindVerify, KindReset, KindExisting or KindEmailChanged
 	To      string // the recipient's address
 	From    string // the sender's address, as in MAIL_FROM
 	Subject string

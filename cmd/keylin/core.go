@@ -6,7 +6,6 @@ import (
 
 	"entgo.io/ent/dialect"
 
-	"github.com/keylin/keylin/authn"
 	"github.com/keylin/keylin/config"
 	"github.com/keylin/keylin/database"
 	"github.com/keylin/keylin/ent"
@@ -14,13 +13,11 @@ import (
 )
 
 // core is what every command working on users needs: settings, the
-// database, the ent client and the authn Manager.
+// database and the ent client.
 type core struct {
 	settings config.Settings
 	db       *database.DB
 	client   *ent.Client
-	tokens   *authn.Tokens
-	hasher   *authn.Hasher
 	log      *slog.Logger
 }
 
@@ -37,68 +34,32 @@ func loadSettings(ctx context.Context) (config.Settings, error) {
 	return s, nil
 }
 
-// openCore opens the database and builds tokens and hasher from settings.
-// migrate applies pending migrations first: always for the embedded SQLite
-// default, for PostgreSQL only when asked (production applies them in CI/CD).
+// openCore opens the database for serving (database calls time out after
+// DATABASE_TIMEOUT). migrate applies pending migrations first: always for
+// the embedded SQLite default, for PostgreSQL only when asked (production
+// applies them in CI/CD). Migrations run on a connection of their own,
+// without the serving timeout: a migration's statement may take longer.
 func openCore(ctx context.Context, s config.Settings, log *slog.Logger, migrate bool) (*core, error) {
-	db, err := database.Open(ctx, s.DatabaseURL)
+	u, err := s.Database()
 	if err != nil {
 		return nil, err
 	}
-	if migrate || db.Dialect == dialect.SQLite {
-		if err := applyEmbedded(ctx, db, log); err != nil {
-			db.Close()
+	if migrate || u.Dialect == dialect.SQLite {
+		mdb, err := database.OpenURL(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		err = applyEmbedded(ctx, mdb, log)
+		mdb.Close()
+		if err != nil {
 			return nil, err
 		}
 	}
-	tokens, err := authn.NewTokens(authn.TokenConfig{
-		AccessSecret:   []byte(s.JWTSecret),
-		VerifySecret:   []byte(s.VerificationSecret),
-		ResetSecret:    []byte(s.ResetPasswordSecret),
-		AccessLifetime: s.AccessTokenLifetime,
-		VerifyLifetime: s.VerifyTokenLifetime,
-		ResetLifetime:  s.ResetTokenLifetime,
-	})
+	db, err := database.OpenURL(ctx, u, database.WithIOTimeout(s.DatabaseTimeout))
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
-	hopts := []authn.HasherOption{
-		authn.WithHashParams(authn.HashParams{
-			Memory: s.HashMemoryKiB, Iterations: s.HashIterations, Parallelism: s.HashParallelism,
-			SaltLen: authn.DefaultHashParams().SaltLen, KeyLen: authn.DefaultHashParams().KeyLen,
-		}),
-		authn.WithMaxHashWait(s.HashMaxWait),
-	}
-	if s.HashMaxConcurrent > 0 {
-		hopts = append(hopts, authn.WithMaxConcurrentHashes(s.HashMaxConcurrent))
-	}
-	hasher, err := authn.NewHasher(hopts...)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	return &core{
-		settings: s,
-		db:       db,
-		client:   ent.NewClient(ent.Driver(db.Driver())),
-		tokens:   tokens,
-		hasher:   hasher,
-		log:      log,
-	}, nil
-}
-
-// manager builds the authn Manager with the given hooks.
-func (c *core) manager(hooks authn.Hooks) (*authn.Manager, error) {
-	opts := []authn.Option{
-		authn.WithHasher(c.hasher),
-		authn.WithRequireVerification(c.settings.RequireVerification),
-		authn.WithLogger(c.log),
-	}
-	if hooks != nil {
-		opts = append(opts, authn.WithHooks(hooks))
-	}
-	return authn.NewManager(ent.NewAuthnStore(c.client), c.tokens, opts...)
+	return &core{settings: s, db: db, client: ent.NewClient(ent.Driver(db.Driver())), log: log}, nil
 }
 
 func applyEmbedded(ctx context.Context, db *database.DB, log *slog.Logger) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
@@ -103,10 +104,10 @@ func TestMigrateTamperedDialectDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range files {
+	for i, f := range files {
 		b, _ := fs.ReadFile(migrations.FS, "sqlite/"+f.Name())
 		if strings.HasSuffix(f.Name(), ".sql") {
-			b = append(b, []byte("\nCREATE TABLE sneaky (id integer);\n")...)
+			b = append(b, fmt.Appendf(nil, "\nCREATE TABLE sneaky%d (id integer);\n", i)...)
 		}
 		if err := os.WriteFile(filepath.Join(dir, f.Name()), b, 0o644); err != nil {
 			t.Fatal(err)

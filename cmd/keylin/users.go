@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keylin/keylin/authn"
+	"github.com/keylin/keylin/ent"
 )
 
 func usersCommand() *command {
@@ -49,7 +50,7 @@ func usersCommand() *command {
 						if *fullName != "" {
 							in.FullName = fullName
 						}
-						u, err := m.Create(ctx, in, false)
+						u, err := m.CreateUser(ctx, in)
 						if err != nil {
 							return userError(err)
 						}
@@ -115,7 +116,7 @@ func usersCommand() *command {
 						if err != nil {
 							return err
 						}
-						if _, err := m.Update(ctx, u, authn.UserUpdate{Password: &pw}, false); err != nil {
+						if _, err := m.UpdateAsSuperuser(ctx, u, authn.UserUpdate{Password: &pw}); err != nil {
 							return userError(err)
 						}
 						fmt.Fprintf(e.stdout, "password set for %s <%s>\n", u.ID, u.Email)
@@ -136,12 +137,30 @@ func openManager(ctx context.Context, e *env) (*core, *authn.Manager, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := c.manager(nil)
+	m, err := cliManager(c)
 	if err != nil {
 		c.Close()
 		return nil, nil, err
 	}
 	return c, m, nil
+}
+
+// cliManager is the Manager of the user commands: the settings' hashing,
+// no rate limits (the operator is not an attacker).
+func cliManager(c *core) (*authn.Manager, error) {
+	s := c.settings
+	tokens, err := authn.NewTokens(authn.TokenConfig{
+		AccessSecret: []byte(s.JWTSecret), VerifySecret: []byte(s.VerificationSecret), ResetSecret: []byte(s.ResetPasswordSecret),
+	})
+	if err != nil {
+		return nil, err
+	}
+	hasher, err := authn.NewHasher(s.HasherOptions()...)
+	if err != nil {
+		return nil, err
+	}
+	return authn.NewManager(ent.NewAuthnStore(c.client), tokens,
+		authn.WithHasher(hasher), authn.WithLimits(authn.NoLimits()), authn.WithLogger(c.log))
 }
 
 // userError turns domain errors into sentences for the terminal.

@@ -108,7 +108,7 @@ func DecodeAnnotation(v any) (Annotation, error) {
 // itself; every other field of the User schema is the application's.
 var CoreFields = []string{
 	"id", "email", "hashed_password", "full_name", "is_active", "is_superuser",
-	"is_verified", "created_at", "updated_at", "tokens_valid_after",
+	"is_verified", "created_at", "updated_at", "tokens_valid_after", "credential_version",
 }
 
 // UserSchema is the application's own user fields in keylin's API. The

@@ -21,16 +21,19 @@ import (
 	"entgo.io/ent/schema/index"
 	"entgo.io/ent/schema/mixin"
 	"github.com/google/uuid"
+
+	"github.com/keylin/keylin/authn"
 )
 
-// Column limits shared with the Python keylin's SQLAlchemy model.
+// Column limits shared with the Python keylin's SQLAlchemy model; authn
+// defines them, the schema follows.
 const (
 	// MaxEmailLength is the longest email address stored (RFC 5321 path limit).
-	MaxEmailLength = 320
+	MaxEmailLength = authn.MaxEmailLength
 	// MaxHashedPasswordLength bounds the stored password hash.
-	MaxHashedPasswordLength = 1024
-	// MaxFullNameLength bounds full_name.
-	MaxFullNameLength = 255
+	MaxHashedPasswordLength = authn.MaxHashedPasswordLength
+	// MaxFullNameLength bounds full_name, in characters.
+	MaxFullNameLength = authn.MaxFullNameLength
 	// UsersTable is the table keylin's users live in ("user" is reserved in PostgreSQL).
 	UsersTable = "users"
 	// EmailLowerIndex is the unique index on lower(email) that makes email
@@ -82,7 +85,10 @@ func (UserMixin) Fields() []ent.Field {
 		field.Time("tokens_valid_after").
 			Optional().
 			Nillable().
-			Comment("Access tokens issued before this instant are refused (password change, deactivation, logout)."),
+			Comment("Access tokens without a session issued before this instant are refused (password change, deactivation, logout)."),
+		field.Int64("credential_version").
+			Default(0).
+			Comment("Raised by every credential change; sessions made with an older version are over."),
 	}
 }
 
@@ -94,49 +100,10 @@ func (UserMixin) Indexes() []ent.Index {
 	}
 }
 
-// UserAnnotations names the table "users".
+// UserAnnotations names the table "users" and marks the entity as
+// keylin's user for the extension.
 func UserAnnotations() []schema.Annotation {
-	return []schema.Annotation{entsql.Table(UsersTable)}
-}
-
-// RevokedTokensTable holds the ids (jti) of access tokens revoked by logout.
-const RevokedTokensTable = "revoked_tokens"
-
-// RevokedTokenMixin holds the fields of the revoked-token list: one row per
-// access token revoked by logout, kept until the token would have expired
-// anyway. An application embeds it in a RevokedToken schema next to its User.
-type RevokedTokenMixin struct {
-	mixin.Schema
-}
-
-// Fields of a revoked token.
-func (RevokedTokenMixin) Fields() []ent.Field {
-	return []ent.Field{
-		field.String("id").
-			MaxLen(64).
-			NotEmpty().
-			Immutable().
-			Comment("The token's jti claim."),
-		field.UUID("user_id", uuid.UUID{}).
-			Immutable().
-			Comment("Owner of the token."),
-		field.Time("expires_at").
-			Immutable().
-			Comment("The token's exp; the row may be pruned after it."),
-	}
-}
-
-// Indexes of a revoked token.
-func (RevokedTokenMixin) Indexes() []ent.Index {
-	return []ent.Index{
-		index.Fields("expires_at"),
-		index.Fields("user_id"),
-	}
-}
-
-// RevokedTokenAnnotations names the table "revoked_tokens".
-func RevokedTokenAnnotations() []schema.Annotation {
-	return []schema.Annotation{entsql.Table(RevokedTokensTable)}
+	return []schema.Annotation{entsql.Table(UsersTable), Entity{Role: RoleUser}}
 }
 
 // varchar gives a string column on PostgreSQL the declared type

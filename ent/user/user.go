@@ -32,6 +32,8 @@ const (
 	FieldUpdatedAt = "updated_at"
 	// FieldTokensValidAfter holds the string denoting the tokens_valid_after field in the database.
 	FieldTokensValidAfter = "tokens_valid_after"
+	// FieldCredentialVersion holds the string denoting the credential_version field in the database.
+	FieldCredentialVersion = "credential_version"
 	// Table holds the table name of the user in the database.
 	Table = "users"
 )
@@ -48,6 +50,7 @@ var Columns = []string{
 	FieldCreatedAt,
 	FieldUpdatedAt,
 	FieldTokensValidAfter,
+	FieldCredentialVersion,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -79,6 +82,8 @@ var (
 	DefaultUpdatedAt func() time.Time
 	// UpdateDefaultUpdatedAt holds the default value on update for the "updated_at" field.
 	UpdateDefaultUpdatedAt func() time.Time
+	// DefaultCredentialVersion holds the default value on creation for the "credential_version" field.
+	DefaultCredentialVersion int64
 	// DefaultID holds the default value on creation for the "id" field.
 	DefaultID func() uuid.UUID
 )
@@ -134,4 +139,9 @@ func ByUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByTokensValidAfter orders the results by the tokens_valid_after field.
 func ByTokensValidAfter(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTokensValidAfter, opts...).ToFunc()
+}
+
+// ByCredentialVersion orders the results by the credential_version field.
+func ByCredentialVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCredentialVersion, opts...).ToFunc()
 }

@@ -21,10 +21,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/keylin/keylin/authn"
+	"github.com/keylin/keylin"
 	"github.com/keylin/keylin/config"
 	"github.com/keylin/keylin/database"
-	"github.com/keylin/keylin/httpapi"
 
 	"github.com/keylin/keylin/examples/extend/ent"
 	"github.com/keylin/keylin/examples/extend/ent/migrate/migrations"
@@ -38,43 +37,16 @@ type Settings struct {
 }
 
 // newApp serves keylin's routers over the application's ent client, with
-// its user fields, and the application's own routes.
-func newApp(s Settings, client *ent.Client) (*echo.Echo, error) {
-	tokens, err := authn.NewTokens(authn.TokenConfig{
-		AccessSecret:   []byte(s.JWTSecret),
-		VerifySecret:   []byte(s.VerificationSecret),
-		ResetSecret:    []byte(s.ResetPasswordSecret),
-		AccessLifetime: s.AccessTokenLifetime,
-		VerifyLifetime: s.VerifyTokenLifetime,
-		ResetLifetime:  s.ResetTokenLifetime,
-	})
+// its user fields, and the application's own routes. keylin.New wires
+// every setting; the store generated into the application's ent package
+// brings the application's user fields with it.
+func newApp(s Settings, client *ent.Client) (*echo.Echo, *keylin.Service, error) {
+	svc, err := keylin.New(s.Settings, ent.NewAuthnStore(client))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	def := authn.DefaultHashParams()
-	hasher, err := authn.NewHasher(authn.WithHashParams(authn.HashParams{
-		Memory: s.HashMemoryKiB, Iterations: s.HashIterations, Parallelism: s.HashParallelism,
-		SaltLen: def.SaltLen, KeyLen: def.KeyLen,
-	}))
-	if err != nil {
-		return nil, err
-	}
-	m, err := authn.NewManager(ent.NewAuthnStore(client), tokens,
-		authn.WithHasher(hasher), authn.WithRequireVerification(s.RequireVerification))
-	if err != nil {
-		return nil, err
-	}
-	// ent.KeylinUserSchema is generated from the schema's annotations: it
-	// is what makes keylin's API read and write role and nickname.
-	api, err := httpapi.NewAPI(m,
-		httpapi.WithUserSchema(ent.KeylinUserSchema()),
-		httpapi.WithRequireVerification(s.RequireVerification))
-	if err != nil {
-		return nil, err
-	}
-
 	e := echo.New()
-	api.MountAll(e)
+	svc.API.MountAll(e)
 
 	// The application's own route: the nicknames in use, for superusers.
 	e.GET("/admin/nicknames", func(c echo.Context) error {
@@ -90,8 +62,8 @@ func newApp(s Settings, client *ent.Client) (*echo.Echo, error) {
 			names = append(names, *u.Nickname)
 		}
 		return c.JSON(http.StatusOK, map[string]any{"nicknames": names})
-	}, api.RequireSuperuser())
-	return e, nil
+	}, svc.API.RequireSuperuser())
+	return e, svc, nil
 }
 
 // migrateUp applies the application's embedded migrations.
@@ -123,10 +95,12 @@ func main() {
 	if err := migrateUp(ctx, db); err != nil {
 		log.Fatal(err)
 	}
-	e, err := newApp(s, ent.NewClient(ent.Driver(db.Driver())))
+	e, svc, err := newApp(s, ent.NewClient(ent.Driver(db.Driver())))
 	if err != nil {
 		log.Fatal(err)
 	}
+	svc.Start(ctx)
+	defer func() { _ = svc.Close(context.Background()) }()
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -41,7 +41,7 @@ func TestExtend(t *testing.T) {
 			t.Fatalf("migrate: %v", err)
 		}
 		client := ent.NewClient(ent.Driver(db.Driver()))
-		e, err := newApp(testSettings(), client)
+		e, _, err := newApp(testSettings(), client)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,10 +155,11 @@ func TestMigrationsMatchSchema(t *testing.T) {
 }
 
 func testSettings() Settings {
-	return Settings{Settings: config.Settings{
-		JWTSecret: secret, VerificationSecret: secret, ResetPasswordSecret: secret,
-		HashMemoryKiB: 19456, HashIterations: 2, HashParallelism: 1,
-	}}
+	s := config.Defaults()
+	s.JWTSecret, s.VerificationSecret, s.ResetPasswordSecret = secret, secret, secret
+	s.HashMemoryKiB, s.HashIterations, s.HashParallelism = 19456, 2, 1
+	s.RateLimitStore = "off"
+	return Settings{Settings: s}
 }
 
 // noHidden fails when a response shows the hidden field.

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
+	"github.com/keylin/keylin/database"
 	"github.com/keylin/keylin/ent"
 )
 
@@ -43,10 +44,11 @@ func main() {
 	if url == "" {
 		url = "sqlite://keylin.db"
 	}
-	client, err := ent.OpenURL(context.Background(), url)
+	db, err := database.Open(context.Background(), url)
 	if err != nil {
 		log.Fatal(err)
 	}
+	client := ent.NewClient(ent.Driver(db.Driver()))
 	defer client.Close()
 	log.Fatal(newApp(client).Start(":8081"))
 }

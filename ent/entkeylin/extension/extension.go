@@ -6,16 +6,22 @@
 //	// ent/entc.go
 //	err := entc.Generate("./schema", &gen.Config{...}, entc.Extensions(extension.New()))
 //
-// The schema must have a User entity built on entkeylin.UserMixin and a
-// RevokedToken entity built on entkeylin.RevokedTokenMixin.
+// The schema must have a User entity built on entkeylin.UserMixin (with
+// entkeylin.UserAnnotations()) and keylin's other entities, declared by
+// embedding:
+//
+//	type Session struct{ entkeylin.Session }
+//	type RefreshToken struct{ entkeylin.RefreshToken }
+//	type RateLimit struct{ entkeylin.RateLimit }
 package extension
 
 import (
 	"embed"
-	"fmt"
 
 	"entgo.io/ent/entc"
 	"entgo.io/ent/entc/gen"
+
+	"github.com/keylin/keylin/ent/entkeylin"
 )
 
 //go:embed template/*.tmpl
@@ -40,13 +46,9 @@ func (*Extension) Templates() []*gen.Template {
 func (*Extension) Hooks() []gen.Hook {
 	return []gen.Hook{func(next gen.Generator) gen.Generator {
 		return gen.GenerateFunc(func(g *gen.Graph) error {
-			for _, want := range []string{"User", "RevokedToken"} {
-				found := false
-				for _, n := range g.Nodes {
-					found = found || n.Name == want
-				}
-				if !found {
-					return fmt.Errorf("keylin extension: the schema needs a %s entity (see entkeylin.UserMixin and entkeylin.RevokedTokenMixin)", want)
+			for _, role := range []string{entkeylin.RoleUser, entkeylin.RoleSession, entkeylin.RoleRefreshToken, entkeylin.RoleRateLimit} {
+				if _, err := entityNode(g, role); err != nil {
+					return err
 				}
 			}
 			if err := check(g); err != nil {

@@ -14,6 +14,7 @@ import (
 // funcs are the template functions keylin's templates use.
 var funcs = template.FuncMap{
 	"keylinUser":     userNode,
+	"keylinEntity":   entityNode,
 	"keylinExtra":    extraFields,
 	"keylinAnn":      annotation,
 	"keylinSettable": settable,
@@ -24,13 +25,37 @@ var funcs = template.FuncMap{
 	"keylinMaxChars": maxChars,
 }
 
-func userNode(g *gen.Graph) (*gen.Type, error) {
+func userNode(g *gen.Graph) (*gen.Type, error) { return entityNode(g, entkeylin.RoleUser) }
+
+// entityNode finds keylin's entity of a role by its entkeylin.Entity
+// annotation (for the user, also by the name User).
+func entityNode(g *gen.Graph, role string) (*gen.Type, error) {
+	var found []*gen.Type
 	for _, n := range g.Nodes {
-		if n.Name == "User" {
-			return n, nil
+		if v, ok := n.Annotations[entkeylin.EntityAnnotationName].(map[string]any); ok && v["role"] == role {
+			found = append(found, n)
 		}
 	}
-	return nil, fmt.Errorf("keylin extension: no User entity")
+	if len(found) == 0 && role == entkeylin.RoleUser {
+		for _, n := range g.Nodes {
+			if n.Name == "User" {
+				found = append(found, n)
+			}
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		hint := map[string]string{
+			entkeylin.RoleUser:         "a User schema with Mixin entkeylin.UserMixin{} and Annotations entkeylin.UserAnnotations()",
+			entkeylin.RoleSession:      "type Session struct{ entkeylin.Session }",
+			entkeylin.RoleRefreshToken: "type RefreshToken struct{ entkeylin.RefreshToken }",
+			entkeylin.RoleRateLimit:    "type RateLimit struct{ entkeylin.RateLimit }",
+		}[role]
+		return nil, fmt.Errorf("keylin extension: the schema has no %s entity; add %s", role, hint)
+	}
+	return nil, fmt.Errorf("keylin extension: %d entities are marked as keylin's %s", len(found), role)
 }
 
 // extraFields are the User fields beyond keylin's own, in schema order.

@@ -69,6 +69,26 @@ func keylinUserExtra(u *User) any {
 	}
 }
 
+// PreviewExtra implements authn.UserPreviewer: the application fields a
+// user created with extra (a *UserInput, or nil) would have, defaults
+// included.
+func (s *AuthnStore) PreviewExtra(extra any) any {
+	x := &UserExtra{}
+	x.Role = user.DefaultRole
+	in, _ := extra.(*UserInput)
+	if in == nil {
+		return x
+	}
+	if in.Role != nil {
+		x.Role = *in.Role
+	}
+	if in.Nickname != nil {
+		v := *in.Nickname
+		x.Nickname = &v
+	}
+	return x
+}
+
 // KeylinUserSchema returns the application's user fields as keylin's API
 // reads and writes them (httpapi.WithUserSchema). Which field goes where is
 // decided by the entkeylin annotations of the schema; see entkeylin.Annotation.

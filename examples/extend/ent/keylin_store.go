@@ -5,30 +5,28 @@ package ent
 import (
 	"context"
 	stdsql "database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
 	"github.com/keylin/keylin/authn"
-	"github.com/keylin/keylin/database"
 	"github.com/keylin/keylin/ent/entkeylin"
-	"github.com/keylin/keylin/examples/extend/ent/revokedtoken"
+	"github.com/keylin/keylin/examples/extend/ent/predicate"
+	"github.com/keylin/keylin/examples/extend/ent/ratelimit"
+	"github.com/keylin/keylin/examples/extend/ent/refreshtoken"
+	"github.com/keylin/keylin/examples/extend/ent/session"
 	"github.com/keylin/keylin/examples/extend/ent/user"
 )
-
-// OpenURL opens the database DATABASE_URL names (any form
-// config.ParseDatabaseURL accepts) and returns a ready client on it.
-func OpenURL(ctx context.Context, rawURL string, opts ...Option) (*Client, error) {
-	db, err := database.Open(ctx, rawURL)
-	if err != nil {
-		return nil, err
-	}
-	return NewClient(append([]Option{Driver(db.Driver())}, opts...)...), nil
-}
 
 // AuthnStore implements authn.Store over the generated client.
 type AuthnStore struct {
@@ -38,24 +36,54 @@ type AuthnStore struct {
 // NewAuthnStore returns the authn.Store of client.
 func NewAuthnStore(client *Client) *AuthnStore { return &AuthnStore{client: client} }
 
-var _ authn.Store = (*AuthnStore)(nil)
+var (
+	_ authn.Store         = (*AuthnStore)(nil)
+	_ authn.UserPreviewer = (*AuthnStore)(nil)
+)
 
-// keylinRevokedColumn is the extra column GetUserForToken selects.
-const keylinRevokedColumn = "keylin_token_revoked"
+// UserSchema returns the application's user fields as keylin's API reads
+// and writes them (KeylinUserSchema), so that keylin.New finds them.
+func (s *AuthnStore) UserSchema() entkeylin.UserSchema { return KeylinUserSchema() }
+
+// Ping checks the database answers.
+func (s *AuthnStore) Ping(ctx context.Context) error {
+	rows := &sql.Rows{}
+	if err := s.client.driver.Query(ctx, "SELECT 1", []any{}, rows); err != nil {
+		return keylinErr(err, nil)
+	}
+	return keylinErr(rows.Close(), nil)
+}
+
+// keylinLiveColumn is the extra column GetUserForToken selects.
+const keylinLiveColumn = "keylin_session_live"
 
 func keylinUser(u *User) *authn.User {
 	return &authn.User{
-		ID:               u.ID,
-		Email:            u.Email,
-		HashedPassword:   u.HashedPassword,
-		FullName:         u.FullName,
-		IsActive:         u.IsActive,
-		IsSuperuser:      u.IsSuperuser,
-		IsVerified:       u.IsVerified,
-		CreatedAt:        u.CreatedAt,
-		UpdatedAt:        u.UpdatedAt,
-		TokensValidAfter: u.TokensValidAfter,
-		Extra:            keylinUserExtra(u),
+		ID:                u.ID,
+		Email:             u.Email,
+		HashedPassword:    u.HashedPassword,
+		FullName:          u.FullName,
+		IsActive:          u.IsActive,
+		IsSuperuser:       u.IsSuperuser,
+		IsVerified:        u.IsVerified,
+		CreatedAt:         u.CreatedAt,
+		UpdatedAt:         u.UpdatedAt,
+		CredentialVersion: u.CredentialVersion,
+		TokensValidAfter:  u.TokensValidAfter,
+		Extra:             keylinUserExtra(u),
+	}
+}
+
+func keylinSession(s *Session) *authn.Session {
+	return &authn.Session{
+		ID:                s.ID,
+		UserID:            s.UserID,
+		CreatedAt:         s.CreatedAt,
+		LastUsedAt:        s.LastUsedAt,
+		ExpiresAt:         s.ExpiresAt,
+		UserAgent:         s.UserAgent,
+		IP:                s.IP,
+		CredentialVersion: s.CredentialVersion,
 	}
 }
 
@@ -66,11 +94,48 @@ func keylinEmailTaken(err error) bool {
 	return IsConstraintError(err) && strings.Contains(err.Error(), entkeylin.EmailLowerIndex)
 }
 
-func keylinNotFound(err error) error {
-	if IsNotFound(err) {
-		return authn.ErrUserNotFound
+// keylinErr reports a database that cannot be reached as
+// authn.ErrUnavailable, and an entity not found as notFound.
+func keylinErr(err, notFound error) error {
+	switch {
+	case err == nil:
+		return nil
+	case notFound != nil && IsNotFound(err):
+		return notFound
+	case keylinUnavailable(err):
+		return fmt.Errorf("%w: %w", authn.ErrUnavailable, err)
 	}
 	return err
+}
+
+// keylinUnavailable reports whether err says the database is out of reach
+// rather than that a statement failed: a refused, reset or timed-out
+// connection, a connection the driver gave up on, a server shutting down or
+// starting up (PostgreSQL SQLSTATE class 08, 57P01–57P03, 53300), a busy
+// SQLite file. Drivers are recognised by the methods of their errors, so
+// this code imports none of them.
+func keylinUnavailable(err error) bool {
+	var (
+		netErr  net.Error
+		sqlErr  interface{ SQLState() string }
+		codeErr interface{ Code() int }
+	)
+	switch {
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, stdsql.ErrConnDone),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, context.DeadlineExceeded):
+		return true
+	case errors.As(err, &netErr):
+		return true
+	case errors.As(err, &sqlErr):
+		state := sqlErr.SQLState()
+		return strings.HasPrefix(state, "08") || state == "57P01" || state == "57P02" || state == "57P03" || state == "53300"
+	case errors.As(err, &codeErr):
+		code := codeErr.Code() & 0xff
+		return code == 5 || code == 6 // SQLITE_BUSY, SQLITE_LOCKED
+	}
+	return false
 }
 
 // emailEqualFold matches the email column ignoring case, the way the
@@ -87,7 +152,7 @@ func emailEqualFold(email string) func(*sql.Selector) {
 func (s *AuthnStore) GetUserByID(ctx context.Context, id uuid.UUID) (*authn.User, error) {
 	u, err := s.client.User.Get(ctx, id)
 	if err != nil {
-		return nil, keylinNotFound(err)
+		return nil, keylinErr(err, authn.ErrUserNotFound)
 	}
 	return keylinUser(u), nil
 }
@@ -96,43 +161,56 @@ func (s *AuthnStore) GetUserByID(ctx context.Context, id uuid.UUID) (*authn.User
 func (s *AuthnStore) GetUserByEmail(ctx context.Context, email string) (*authn.User, error) {
 	u, err := s.client.User.Query().Where(emailEqualFold(email)).Only(ctx)
 	if err != nil {
-		return nil, keylinNotFound(err)
+		return nil, keylinErr(err, authn.ErrUserNotFound)
 	}
 	return keylinUser(u), nil
 }
 
 // GetUserForToken implements authn.Store: one query loads the user and
-// whether jti is in the revoked list.
-func (s *AuthnStore) GetUserForToken(ctx context.Context, id uuid.UUID, jti string) (*authn.User, bool, error) {
+// whether the session is live (EXISTS on the sessions table).
+func (s *AuthnStore) GetUserForToken(ctx context.Context, id, sid uuid.UUID, now time.Time) (*authn.User, bool, error) {
 	q := s.client.User.Query().Where(user.ID(id))
-	if jti != "" {
+	if sid != uuid.Nil {
 		// Modify records the modifier on q; the returned selector is not needed.
 		q.Modify(func(sel *sql.Selector) {
-			t := sql.Table(revokedtoken.Table)
-			sub := sql.Select(t.C(revokedtoken.FieldID)).From(t).Where(sql.EQ(t.C(revokedtoken.FieldID), jti))
-			sel.AppendSelectExprAs(sql.Exists(sub), keylinRevokedColumn)
+			t := sql.Table(session.Table)
+			sub := sql.Select(t.C(session.FieldID)).From(t).Where(sql.And(
+				sql.EQ(t.C(session.FieldID), sid),
+				sql.ColumnsEQ(t.C(session.FieldUserID), sel.C(user.FieldID)),
+				sql.ColumnsEQ(t.C(session.FieldCredentialVersion), sel.C(user.FieldCredentialVersion)),
+				sql.IsNull(t.C(session.FieldEndedAt)),
+				sql.GT(t.C(session.FieldExpiresAt), now.UTC()),
+			))
+			sel.AppendSelectExprAs(sql.Exists(sub), keylinLiveColumn)
 		})
 	}
 	u, err := q.Only(ctx)
 	if err != nil {
-		return nil, false, keylinNotFound(err)
+		return nil, false, keylinErr(err, authn.ErrUserNotFound)
 	}
-	revoked := false
-	if jti != "" {
-		v, err := u.Value(keylinRevokedColumn)
-		if err != nil {
-			return nil, false, err
-		}
-		switch b := v.(type) {
-		case bool:
-			revoked = b
-		case int64:
-			revoked = b != 0
-		default:
-			return nil, false, fmt.Errorf("keylin: unexpected %T for the revoked flag", v)
-		}
+	if sid == uuid.Nil {
+		return keylinUser(u), false, nil
 	}
-	return keylinUser(u), revoked, nil
+	v, err := u.Value(keylinLiveColumn)
+	if err != nil {
+		return nil, false, err
+	}
+	live, err := keylinBool(v)
+	if err != nil {
+		return nil, false, err
+	}
+	return keylinUser(u), live, nil
+}
+
+// keylinBool reads a boolean the way each dialect returns one.
+func keylinBool(v any) (bool, error) {
+	switch b := v.(type) {
+	case bool:
+		return b, nil
+	case int64:
+		return b != 0, nil
+	}
+	return false, fmt.Errorf("keylin: unexpected %T for a boolean", v)
 }
 
 // CreateUser implements authn.Store.
@@ -164,14 +242,45 @@ func (s *AuthnStore) CreateUser(ctx context.Context, in *authn.User, extra any) 
 		if keylinEmailTaken(err) {
 			return nil, fmt.Errorf("%w: %w", authn.ErrUserAlreadyExists, err)
 		}
-		return nil, err
+		return nil, keylinErr(err, nil)
 	}
 	return keylinUser(u), nil
 }
 
-// UpdateUser implements authn.Store.
+// UpdateUser implements authn.Store. With ch.KeepSession, the user's
+// update and the session's move to the new credential version are one
+// transaction.
 func (s *AuthnStore) UpdateUser(ctx context.Context, id uuid.UUID, ch authn.UserChanges) (*authn.User, error) {
-	up := s.client.User.UpdateOneID(id)
+	if !ch.BumpCredentials || ch.KeepSession == uuid.Nil {
+		u, err := keylinUpdateUser(ctx, s.client, id, ch)
+		if err != nil {
+			return nil, err
+		}
+		return keylinUser(u), nil
+	}
+	var out *authn.User
+	err := s.inTx(ctx, func(tx *Tx) error {
+		u, err := keylinUpdateUser(ctx, tx.Client(), id, ch)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Session.Update().
+			Where(
+				session.ID(ch.KeepSession),
+				session.UserID(id),
+				session.EndedAtIsNil(),
+				session.CredentialVersion(u.CredentialVersion-1),
+			).
+			SetCredentialVersion(u.CredentialVersion).
+			Save(ctx)
+		out = keylinUser(u)
+		return err
+	})
+	return out, err
+}
+
+func keylinUpdateUser(ctx context.Context, client *Client, id uuid.UUID, ch authn.UserChanges) (*User, error) {
+	up := client.User.UpdateOneID(id)
 	if ch.IfHashedPassword != nil {
 		up.Where(user.HashedPassword(*ch.IfHashedPassword))
 	}
@@ -203,40 +312,67 @@ func (s *AuthnStore) UpdateUser(ctx context.Context, id uuid.UUID, ch authn.User
 	if ch.TokensValidAfter != nil {
 		up.SetTokensValidAfter(*ch.TokensValidAfter)
 	}
+	if ch.BumpCredentials {
+		up.AddCredentialVersion(1)
+	}
 	u, err := up.Save(ctx)
 	switch {
 	case err == nil:
-		return keylinUser(u), nil
+		return u, nil
 	case keylinEmailTaken(err):
 		return nil, fmt.Errorf("%w: %w", authn.ErrEmailAlreadyExists, err)
-	default:
-		return nil, keylinNotFound(err)
 	}
+	return nil, keylinErr(err, authn.ErrUserNotFound)
 }
 
-// DeleteUser implements authn.Store: the user and its revocation records
-// go in one transaction.
-func (s *AuthnStore) DeleteUser(ctx context.Context, id uuid.UUID) error {
+// inTx runs f in a transaction, committed when f returns nil.
+func (s *AuthnStore) inTx(ctx context.Context, f func(tx *Tx) error) error {
 	tx, err := s.client.Tx(ctx)
 	if err != nil {
+		return keylinErr(err, nil)
+	}
+	if err := f(tx); err != nil {
+		_ = tx.Rollback()
+		return keylinErr(err, nil)
+	}
+	return keylinErr(tx.Commit(), nil)
+}
+
+// DeleteUser implements authn.Store: the user, its sessions and their
+// refresh tokens go in one transaction.
+func (s *AuthnStore) DeleteUser(ctx context.Context, id uuid.UUID) error {
+	return s.inTx(ctx, func(tx *Tx) error {
+		if _, err := tx.RefreshToken.Delete().Where(keylinOfUser(id)).Exec(ctx); err != nil {
+			return fmt.Errorf("keylin: delete refresh tokens of a deleted user: %w", err)
+		}
+		if _, err := tx.Session.Delete().Where(session.UserID(id)).Exec(ctx); err != nil {
+			return fmt.Errorf("keylin: delete sessions of a deleted user: %w", err)
+		}
+		err := tx.User.DeleteOneID(id).Exec(ctx)
+		switch {
+		case IsNotFound(err):
+			return authn.ErrUserNotFound
+		case IsConstraintError(err):
+			return fmt.Errorf("%w: %w", authn.ErrUserHasData, err)
+		}
 		return err
+	})
+}
+
+// keylinOfUser selects the refresh tokens of the user's sessions.
+func keylinOfUser(id uuid.UUID) func(*sql.Selector) {
+	return func(sel *sql.Selector) {
+		t := sql.Table(session.Table)
+		sel.Where(sql.In(sel.C(refreshtoken.FieldSessionID),
+			sql.Select(t.C(session.FieldID)).From(t).Where(sql.EQ(t.C(session.FieldUserID), id))))
 	}
-	if err := tx.User.DeleteOneID(id).Exec(ctx); err != nil {
-		_ = tx.Rollback()
-		return keylinNotFound(err)
-	}
-	if _, err := tx.RevokedToken.Delete().Where(revokedtoken.UserID(id)).Exec(ctx); err != nil {
-		_ = tx.Rollback()
-		return fmt.Errorf("keylin: delete revoked tokens of a deleted user: %w", err)
-	}
-	return tx.Commit()
 }
 
 // ListUsers implements authn.Store.
 func (s *AuthnStore) ListUsers(ctx context.Context, p authn.ListParams) ([]*authn.User, int, error) {
 	total, err := s.client.User.Query().Count(ctx)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, keylinErr(err, nil)
 	}
 	us, err := s.client.User.Query().
 		Order(Asc(user.FieldCreatedAt), Asc(user.FieldID)).
@@ -244,7 +380,7 @@ func (s *AuthnStore) ListUsers(ctx context.Context, p authn.ListParams) ([]*auth
 		Limit(p.Limit).
 		All(ctx)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, keylinErr(err, nil)
 	}
 	out := make([]*authn.User, len(us))
 	for i, u := range us {
@@ -253,22 +389,301 @@ func (s *AuthnStore) ListUsers(ctx context.Context, p authn.ListParams) ([]*auth
 	return out, total, nil
 }
 
-// RevokeToken implements authn.Store.
-func (s *AuthnStore) RevokeToken(ctx context.Context, jti string, uid uuid.UUID, expiresAt time.Time) error {
-	err := s.client.RevokedToken.Create().
-		SetID(jti).
-		SetUserID(uid).
-		SetExpiresAt(expiresAt).
-		OnConflictColumns(revokedtoken.FieldID).
-		DoNothing().
-		Exec(ctx)
-	if errors.Is(err, stdsql.ErrNoRows) {
-		return nil
+// CreateSession implements authn.Store.
+func (s *AuthnStore) CreateSession(ctx context.Context, in *authn.Session, refresh *authn.RefreshToken) error {
+	create := func(client *Client) error {
+		return client.Session.Create().
+			SetID(in.ID).
+			SetUserID(in.UserID).
+			SetCreatedAt(in.CreatedAt.UTC()).
+			SetLastUsedAt(in.LastUsedAt.UTC()).
+			SetExpiresAt(in.ExpiresAt.UTC()).
+			SetUserAgent(in.UserAgent).
+			SetIP(in.IP).
+			SetCredentialVersion(in.CredentialVersion).
+			Exec(ctx)
 	}
-	return err
+	if refresh == nil {
+		return keylinErr(create(s.client), nil)
+	}
+	return s.inTx(ctx, func(tx *Tx) error {
+		if err := create(tx.Client()); err != nil {
+			return err
+		}
+		return keylinCreateRefresh(ctx, tx.Client(), refresh)
+	})
 }
 
-// PruneRevokedTokens implements authn.Store.
-func (s *AuthnStore) PruneRevokedTokens(ctx context.Context, before time.Time) (int, error) {
-	return s.client.RevokedToken.Delete().Where(revokedtoken.ExpiresAtLT(before)).Exec(ctx)
+func keylinCreateRefresh(ctx context.Context, client *Client, rt *authn.RefreshToken) error {
+	return client.RefreshToken.Create().
+		SetID(rt.Hash).
+		SetSessionID(rt.SessionID).
+		SetCreatedAt(rt.CreatedAt.UTC()).
+		SetExpiresAt(rt.ExpiresAt.UTC()).
+		Exec(ctx)
+}
+
+// keylinLiveSessions selects the user's live sessions at now: not ended,
+// not expired, made with the user's current credential version.
+func keylinLiveSessions(userID uuid.UUID, now time.Time) []predicate.Session {
+	return []predicate.Session{
+		session.UserID(userID),
+		session.EndedAtIsNil(),
+		session.ExpiresAtGT(now.UTC()),
+		func(sel *sql.Selector) {
+			t := sql.Table(user.Table)
+			sel.Where(sql.In(sel.C(session.FieldCredentialVersion),
+				sql.Select(t.C(user.FieldCredentialVersion)).From(t).Where(sql.EQ(t.C(user.FieldID), userID))))
+		},
+	}
+}
+
+// ListSessions implements authn.Store.
+func (s *AuthnStore) ListSessions(ctx context.Context, userID uuid.UUID, now time.Time) ([]*authn.Session, error) {
+	ss, err := s.client.Session.Query().
+		Where(keylinLiveSessions(userID, now)...).
+		Order(Desc(session.FieldCreatedAt), Desc(session.FieldID)).
+		All(ctx)
+	if err != nil {
+		return nil, keylinErr(err, nil)
+	}
+	out := make([]*authn.Session, len(ss))
+	for i, x := range ss {
+		out[i] = keylinSession(x)
+	}
+	return out, nil
+}
+
+// EndSession implements authn.Store.
+func (s *AuthnStore) EndSession(ctx context.Context, userID, sid uuid.UUID, now time.Time) error {
+	return s.inTx(ctx, func(tx *Tx) error {
+		n, err := tx.Session.Update().
+			Where(append(keylinLiveSessions(userID, now), session.ID(sid))...).
+			SetEndedAt(now.UTC()).
+			Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return authn.ErrSessionNotFound
+		}
+		_, err = tx.RefreshToken.Delete().Where(refreshtoken.SessionID(sid)).Exec(ctx)
+		return err
+	})
+}
+
+// EndSessions implements authn.Store.
+func (s *AuthnStore) EndSessions(ctx context.Context, userID, except uuid.UUID, now time.Time) (int, error) {
+	var n int
+	err := s.inTx(ctx, func(tx *Tx) error {
+		ps := keylinLiveSessions(userID, now)
+		if except != uuid.Nil {
+			ps = append(ps, session.IDNEQ(except))
+		}
+		var err error
+		n, err = tx.Session.Update().Where(ps...).SetEndedAt(now.UTC()).Save(ctx)
+		if err != nil {
+			return err
+		}
+		del := tx.RefreshToken.Delete().Where(keylinOfUser(userID))
+		if except != uuid.Nil {
+			del.Where(refreshtoken.SessionIDNEQ(except))
+		}
+		_, err = del.Exec(ctx)
+		return err
+	})
+	return n, err
+}
+
+// KnownClient implements authn.Store.
+func (s *AuthnStore) KnownClient(ctx context.Context, userID uuid.UUID, ip string, since time.Time) (bool, error) {
+	ok, err := s.client.Session.Query().
+		Where(session.UserID(userID), session.IP(ip), session.CreatedAtGTE(since.UTC())).
+		Exist(ctx)
+	return ok, keylinErr(err, nil)
+}
+
+// GetRefreshToken implements authn.Store with three primary-key reads.
+func (s *AuthnStore) GetRefreshToken(ctx context.Context, hash string) (*authn.RefreshToken, *authn.Session, *authn.User, error) {
+	rt, err := s.client.RefreshToken.Get(ctx, hash)
+	if err != nil {
+		return nil, nil, nil, keylinErr(err, authn.ErrRefreshTokenNotFound)
+	}
+	ss, err := s.client.Session.Get(ctx, rt.SessionID)
+	if err != nil {
+		return nil, nil, nil, keylinErr(err, authn.ErrRefreshTokenNotFound)
+	}
+	if ss.EndedAt != nil {
+		return nil, nil, nil, authn.ErrRefreshTokenNotFound
+	}
+	u, err := s.client.User.Get(ctx, ss.UserID)
+	if err != nil {
+		return nil, nil, nil, keylinErr(err, authn.ErrRefreshTokenNotFound)
+	}
+	out := &authn.RefreshToken{Hash: rt.ID, SessionID: rt.SessionID, CreatedAt: rt.CreatedAt, ExpiresAt: rt.ExpiresAt, UsedAt: rt.UsedAt}
+	return out, keylinSession(ss), keylinUser(u), nil
+}
+
+// RotateRefreshToken implements authn.Store: the conditional update of
+// the old token decides which of concurrent rotations wins.
+func (s *AuthnStore) RotateRefreshToken(ctx context.Context, old string, next *authn.RefreshToken, now, sessionExpiresAt time.Time) error {
+	return s.inTx(ctx, func(tx *Tx) error {
+		n, err := tx.RefreshToken.Update().
+			Where(refreshtoken.ID(old), refreshtoken.UsedAtIsNil()).
+			SetUsedAt(now.UTC()).
+			Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return authn.ErrRefreshTokenUsed
+		}
+		if err := keylinCreateRefresh(ctx, tx.Client(), next); err != nil {
+			return err
+		}
+		n, err = tx.Session.Update().
+			Where(session.ID(next.SessionID), session.EndedAtIsNil()).
+			SetLastUsedAt(now.UTC()).
+			SetExpiresAt(sessionExpiresAt.UTC()).
+			Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return authn.ErrSessionNotFound
+		}
+		return nil
+	})
+}
+
+// Prune implements authn.Store.
+func (s *AuthnStore) Prune(ctx context.Context, now, keepUntil time.Time) (int, error) {
+	total := 0
+	steps := []func() (int, error){
+		func() (int, error) {
+			return s.client.RefreshToken.Delete().Where(refreshtoken.ExpiresAtLT(now.UTC())).Exec(ctx)
+		},
+		func() (int, error) {
+			return s.client.Session.Delete().Where(session.Or(
+				session.EndedAtLT(keepUntil.UTC()),
+				session.ExpiresAtLT(keepUntil.UTC()),
+			)).Exec(ctx)
+		},
+		func() (int, error) {
+			// Sessions of users deleted by a service that does not know them.
+			return s.client.Session.Delete().Where(func(sel *sql.Selector) {
+				t := sql.Table(user.Table)
+				sel.Where(sql.NotIn(sel.C(session.FieldUserID), sql.Select(t.C(user.FieldID)).From(t)))
+			}).Exec(ctx)
+		},
+		func() (int, error) {
+			return s.client.RefreshToken.Delete().Where(func(sel *sql.Selector) {
+				t := sql.Table(session.Table)
+				sel.Where(sql.NotIn(sel.C(refreshtoken.FieldSessionID), sql.Select(t.C(session.FieldID)).From(t)))
+			}).Exec(ctx)
+		},
+		func() (int, error) {
+			return s.client.RateLimit.Delete().Where(ratelimit.TatLT(now.UnixMilli())).Exec(ctx)
+		},
+	}
+	for _, step := range steps {
+		n, err := step()
+		if err != nil {
+			return total, keylinErr(err, nil)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// TakeLimit implements authn.LimitStore in one atomic statement: an upsert
+// that computes the generic cell rate algorithm's step in SQL and returns
+// the stored arrival time and whether the event was allowed.
+func (s *AuthnStore) TakeLimit(ctx context.Context, key string, now time.Time, interval time.Duration, burst int) (time.Duration, error) {
+	if interval < time.Millisecond || burst < 1 {
+		return 0, errors.New("keylin: TakeLimit needs an interval of at least 1ms and a burst of at least 1")
+	}
+	n, t := now.UnixMilli(), interval.Milliseconds()
+	bt := int64(burst) * t
+	tbl := `"` + ratelimit.Table + `"`
+	tat := tbl + `."` + ratelimit.FieldTat + `"`
+	cur := "(CASE WHEN " + tat + " > ? THEN " + tat + " ELSE ? END)"
+	allowed := "(" + cur + " + ? - ? <= ?)"
+	query := "INSERT INTO " + tbl + ` ("` + ratelimit.FieldID + `", "` + ratelimit.FieldTat + `", "` + ratelimit.FieldAllowed + `") VALUES (?, ?, ?)` +
+		` ON CONFLICT ("` + ratelimit.FieldID + `") DO UPDATE SET "` + ratelimit.FieldTat + `" = CASE WHEN ` + allowed + " THEN " + cur + " + ? ELSE " + tat + " END" +
+		`, "` + ratelimit.FieldAllowed + `" = ` + allowed +
+		` RETURNING "` + ratelimit.FieldTat + `", "` + ratelimit.FieldAllowed + `"`
+	args := []any{
+		key, n + t, true,
+		n, n, t, bt, n, // allowed (SET tat)
+		n, n, t, // cur + t
+		n, n, t, bt, n, // allowed (SET allowed)
+	}
+	drv := s.client.driver
+	if drv.Dialect() == dialect.Postgres {
+		query = keylinNumbered(query)
+	}
+	rows := &sql.Rows{}
+	if err := drv.Query(ctx, query, args, rows); err != nil {
+		return 0, keylinErr(err, nil)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return 0, keylinErr(err, nil)
+		}
+		return 0, errors.New("keylin: rate limit upsert returned no row")
+	}
+	var (
+		stored int64
+		ok     any
+	)
+	if err := rows.Scan(&stored, &ok); err != nil {
+		return 0, keylinErr(err, nil)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, keylinErr(err, nil)
+	}
+	allowedNow, err := keylinBool(ok)
+	if err != nil {
+		return 0, err
+	}
+	if allowedNow {
+		return 0, nil
+	}
+	return time.Duration(stored+t-bt-n) * time.Millisecond, nil
+}
+
+// keylinNumbered turns ? placeholders into PostgreSQL's $1, $2, ….
+func keylinNumbered(q string) string {
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// PeekLimits implements authn.LimitStore.
+func (s *AuthnStore) PeekLimits(ctx context.Context, keys []string) ([]time.Time, error) {
+	rows, err := s.client.RateLimit.Query().Where(ratelimit.IDIn(keys...)).All(ctx)
+	if err != nil {
+		return nil, keylinErr(err, nil)
+	}
+	tats := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		tats[r.ID] = r.Tat
+	}
+	out := make([]time.Time, len(keys))
+	for i, k := range keys {
+		if ms, ok := tats[k]; ok {
+			out[i] = time.UnixMilli(ms)
+		}
+	}
+	return out, nil
 }

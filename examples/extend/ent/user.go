@@ -35,8 +35,10 @@ type User struct {
 	CreatedAt time.Time `json:"created_at,omitempty"`
 	// UpdatedAt holds the value of the "updated_at" field.
 	UpdatedAt time.Time `json:"updated_at,omitempty"`
-	// Access tokens issued before this instant are refused (password change, deactivation, logout).
+	// Access tokens without a session issued before this instant are refused (password change, deactivation, logout).
 	TokensValidAfter *time.Time `json:"tokens_valid_after,omitempty"`
+	// Raised by every credential change; sessions made with an older version are over.
+	CredentialVersion int64 `json:"credential_version,omitempty"`
 	// Role holds the value of the "role" field.
 	Role user.Role `json:"role,omitempty"`
 	// Nickname holds the value of the "nickname" field.
@@ -53,6 +55,8 @@ func (*User) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case user.FieldIsActive, user.FieldIsSuperuser, user.FieldIsVerified:
 			values[i] = new(sql.NullBool)
+		case user.FieldCredentialVersion:
+			values[i] = new(sql.NullInt64)
 		case user.FieldEmail, user.FieldHashedPassword, user.FieldFullName, user.FieldRole, user.FieldNickname, user.FieldInternalNote:
 			values[i] = new(sql.NullString)
 		case user.FieldCreatedAt, user.FieldUpdatedAt, user.FieldTokensValidAfter:
@@ -135,6 +139,12 @@ func (_m *User) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.TokensValidAfter = new(time.Time)
 				*_m.TokensValidAfter = value.Time
+			}
+		case user.FieldCredentialVersion:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field credential_version", values[i])
+			} else if value.Valid {
+				_m.CredentialVersion = value.Int64
 			}
 		case user.FieldRole:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -221,6 +231,9 @@ func (_m *User) String() string {
 		builder.WriteString("tokens_valid_after=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("credential_version=")
+	builder.WriteString(fmt.Sprintf("%v", _m.CredentialVersion))
 	builder.WriteString(", ")
 	builder.WriteString("role=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Role))

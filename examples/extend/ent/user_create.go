@@ -134,6 +134,20 @@ func (_c *UserCreate) SetNillableTokensValidAfter(v *time.Time) *UserCreate {
 	return _c
 }
 
+// SetCredentialVersion sets the "credential_version" field.
+func (_c *UserCreate) SetCredentialVersion(v int64) *UserCreate {
+	_c.mutation.SetCredentialVersion(v)
+	return _c
+}
+
+// SetNillableCredentialVersion sets the "credential_version" field if the given value is not nil.
+func (_c *UserCreate) SetNillableCredentialVersion(v *int64) *UserCreate {
+	if v != nil {
+		_c.SetCredentialVersion(*v)
+	}
+	return _c
+}
+
 // SetRole sets the "role" field.
 func (_c *UserCreate) SetRole(v user.Role) *UserCreate {
 	_c.mutation.SetRole(v)
@@ -245,6 +259,10 @@ func (_c *UserCreate) defaults() {
 		v := user.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.CredentialVersion(); !ok {
+		v := user.DefaultCredentialVersion
+		_c.mutation.SetCredentialVersion(v)
+	}
 	if _, ok := _c.mutation.Role(); !ok {
 		v := user.DefaultRole
 		_c.mutation.SetRole(v)
@@ -286,6 +304,9 @@ func (_c *UserCreate) check() error {
 	}
 	if _, ok := _c.mutation.IsVerified(); !ok {
 		return &ValidationError{Name: "is_verified", err: errors.New(`ent: missing required field "User.is_verified"`)}
+	}
+	if _, ok := _c.mutation.CredentialVersion(); !ok {
+		return &ValidationError{Name: "credential_version", err: errors.New(`ent: missing required field "User.credential_version"`)}
 	}
 	if _, ok := _c.mutation.Role(); !ok {
 		return &ValidationError{Name: "role", err: errors.New(`ent: missing required field "User.role"`)}
@@ -371,6 +392,10 @@ func (_c *UserCreate) createSpec() (*User, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.TokensValidAfter(); ok {
 		_spec.SetField(user.FieldTokensValidAfter, field.TypeTime, value)
 		_node.TokensValidAfter = &value
+	}
+	if value, ok := _c.mutation.CredentialVersion(); ok {
+		_spec.SetField(user.FieldCredentialVersion, field.TypeInt64, value)
+		_node.CredentialVersion = value
 	}
 	if value, ok := _c.mutation.Role(); ok {
 		_spec.SetField(user.FieldRole, field.TypeEnum, value)
@@ -541,6 +566,24 @@ func (u *UserUpsert) UpdateTokensValidAfter() *UserUpsert {
 // ClearTokensValidAfter clears the value of the "tokens_valid_after" field.
 func (u *UserUpsert) ClearTokensValidAfter() *UserUpsert {
 	u.SetNull(user.FieldTokensValidAfter)
+	return u
+}
+
+// SetCredentialVersion sets the "credential_version" field.
+func (u *UserUpsert) SetCredentialVersion(v int64) *UserUpsert {
+	u.Set(user.FieldCredentialVersion, v)
+	return u
+}
+
+// UpdateCredentialVersion sets the "credential_version" field to the value that was provided on create.
+func (u *UserUpsert) UpdateCredentialVersion() *UserUpsert {
+	u.SetExcluded(user.FieldCredentialVersion)
+	return u
+}
+
+// AddCredentialVersion adds v to the "credential_version" field.
+func (u *UserUpsert) AddCredentialVersion(v int64) *UserUpsert {
+	u.Add(user.FieldCredentialVersion, v)
 	return u
 }
 
@@ -766,6 +809,27 @@ func (u *UserUpsertOne) UpdateTokensValidAfter() *UserUpsertOne {
 func (u *UserUpsertOne) ClearTokensValidAfter() *UserUpsertOne {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearTokensValidAfter()
+	})
+}
+
+// SetCredentialVersion sets the "credential_version" field.
+func (u *UserUpsertOne) SetCredentialVersion(v int64) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.SetCredentialVersion(v)
+	})
+}
+
+// AddCredentialVersion adds v to the "credential_version" field.
+func (u *UserUpsertOne) AddCredentialVersion(v int64) *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.AddCredentialVersion(v)
+	})
+}
+
+// UpdateCredentialVersion sets the "credential_version" field to the value that was provided on create.
+func (u *UserUpsertOne) UpdateCredentialVersion() *UserUpsertOne {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateCredentialVersion()
 	})
 }
 
@@ -1166,6 +1230,27 @@ func (u *UserUpsertBulk) UpdateTokensValidAfter() *UserUpsertBulk {
 func (u *UserUpsertBulk) ClearTokensValidAfter() *UserUpsertBulk {
 	return u.Update(func(s *UserUpsert) {
 		s.ClearTokensValidAfter()
+	})
+}
+
+// SetCredentialVersion sets the "credential_version" field.
+func (u *UserUpsertBulk) SetCredentialVersion(v int64) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.SetCredentialVersion(v)
+	})
+}
+
+// AddCredentialVersion adds v to the "credential_version" field.
+func (u *UserUpsertBulk) AddCredentialVersion(v int64) *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.AddCredentialVersion(v)
+	})
+}
+
+// UpdateCredentialVersion sets the "credential_version" field to the value that was provided on create.
+func (u *UserUpsertBulk) UpdateCredentialVersion() *UserUpsertBulk {
+	return u.Update(func(s *UserUpsert) {
+		s.UpdateCredentialVersion()
 	})
 }
 

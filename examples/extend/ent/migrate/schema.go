@@ -9,27 +9,78 @@ import (
 )
 
 var (
-	// RevokedTokensColumns holds the columns for the "revoked_tokens" table.
-	RevokedTokensColumns = []*schema.Column{
-		{Name: "id", Type: field.TypeString, Size: 64},
-		{Name: "user_id", Type: field.TypeUUID},
-		{Name: "expires_at", Type: field.TypeTime},
+	// KeylinRateLimitsColumns holds the columns for the "keylin_rate_limits" table.
+	KeylinRateLimitsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64, SchemaType: map[string]string{"postgres": "varchar(64)"}},
+		{Name: "tat", Type: field.TypeInt64},
+		{Name: "allowed", Type: field.TypeBool, Default: true},
 	}
-	// RevokedTokensTable holds the schema information for the "revoked_tokens" table.
-	RevokedTokensTable = &schema.Table{
-		Name:       "revoked_tokens",
-		Columns:    RevokedTokensColumns,
-		PrimaryKey: []*schema.Column{RevokedTokensColumns[0]},
+	// KeylinRateLimitsTable holds the schema information for the "keylin_rate_limits" table.
+	KeylinRateLimitsTable = &schema.Table{
+		Name:       "keylin_rate_limits",
+		Columns:    KeylinRateLimitsColumns,
+		PrimaryKey: []*schema.Column{KeylinRateLimitsColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "revokedtoken_expires_at",
+				Name:    "ratelimit_tat",
 				Unique:  false,
-				Columns: []*schema.Column{RevokedTokensColumns[2]},
+				Columns: []*schema.Column{KeylinRateLimitsColumns[1]},
+			},
+		},
+	}
+	// KeylinRefreshTokensColumns holds the columns for the "keylin_refresh_tokens" table.
+	KeylinRefreshTokensColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeString, Size: 64, SchemaType: map[string]string{"postgres": "varchar(64)"}},
+		{Name: "session_id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime, Default: schema.Expr("CURRENT_TIMESTAMP")},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+	}
+	// KeylinRefreshTokensTable holds the schema information for the "keylin_refresh_tokens" table.
+	KeylinRefreshTokensTable = &schema.Table{
+		Name:       "keylin_refresh_tokens",
+		Columns:    KeylinRefreshTokensColumns,
+		PrimaryKey: []*schema.Column{KeylinRefreshTokensColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "refreshtoken_session_id",
+				Unique:  false,
+				Columns: []*schema.Column{KeylinRefreshTokensColumns[1]},
 			},
 			{
-				Name:    "revokedtoken_user_id",
+				Name:    "refreshtoken_expires_at",
 				Unique:  false,
-				Columns: []*schema.Column{RevokedTokensColumns[1]},
+				Columns: []*schema.Column{KeylinRefreshTokensColumns[3]},
+			},
+		},
+	}
+	// KeylinSessionsColumns holds the columns for the "keylin_sessions" table.
+	KeylinSessionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "user_id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime, Default: schema.Expr("CURRENT_TIMESTAMP")},
+		{Name: "last_used_at", Type: field.TypeTime, Default: schema.Expr("CURRENT_TIMESTAMP")},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_agent", Type: field.TypeString, Size: 512, Default: "", SchemaType: map[string]string{"postgres": "varchar(512)"}},
+		{Name: "ip", Type: field.TypeString, Size: 64, Default: "", SchemaType: map[string]string{"postgres": "varchar(64)"}},
+		{Name: "credential_version", Type: field.TypeInt64},
+	}
+	// KeylinSessionsTable holds the schema information for the "keylin_sessions" table.
+	KeylinSessionsTable = &schema.Table{
+		Name:       "keylin_sessions",
+		Columns:    KeylinSessionsColumns,
+		PrimaryKey: []*schema.Column{KeylinSessionsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "session_user_id_ip",
+				Unique:  false,
+				Columns: []*schema.Column{KeylinSessionsColumns[1], KeylinSessionsColumns[7]},
+			},
+			{
+				Name:    "session_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{KeylinSessionsColumns[4]},
 			},
 		},
 	}
@@ -45,6 +96,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime, Default: schema.Expr("CURRENT_TIMESTAMP")},
 		{Name: "updated_at", Type: field.TypeTime, Default: schema.Expr("CURRENT_TIMESTAMP")},
 		{Name: "tokens_valid_after", Type: field.TypeTime, Nullable: true},
+		{Name: "credential_version", Type: field.TypeInt64, Default: 0},
 		{Name: "role", Type: field.TypeEnum, Enums: []string{"member", "admin"}, Default: "member"},
 		{Name: "nickname", Type: field.TypeString, Nullable: true, Size: 40},
 		{Name: "internal_note", Type: field.TypeString, Nullable: true},
@@ -64,14 +116,22 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
-		RevokedTokensTable,
+		KeylinRateLimitsTable,
+		KeylinRefreshTokensTable,
+		KeylinSessionsTable,
 		UsersTable,
 	}
 )
 
 func init() {
-	RevokedTokensTable.Annotation = &entsql.Annotation{
-		Table: "revoked_tokens",
+	KeylinRateLimitsTable.Annotation = &entsql.Annotation{
+		Table: "keylin_rate_limits",
+	}
+	KeylinRefreshTokensTable.Annotation = &entsql.Annotation{
+		Table: "keylin_refresh_tokens",
+	}
+	KeylinSessionsTable.Annotation = &entsql.Annotation{
+		Table: "keylin_sessions",
 	}
 	UsersTable.Annotation = &entsql.Annotation{
 		Table: "users",

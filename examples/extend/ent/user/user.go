@@ -33,6 +33,8 @@ const (
 	FieldUpdatedAt = "updated_at"
 	// FieldTokensValidAfter holds the string denoting the tokens_valid_after field in the database.
 	FieldTokensValidAfter = "tokens_valid_after"
+	// FieldCredentialVersion holds the string denoting the credential_version field in the database.
+	FieldCredentialVersion = "credential_version"
 	// FieldRole holds the string denoting the role field in the database.
 	FieldRole = "role"
 	// FieldNickname holds the string denoting the nickname field in the database.
@@ -55,6 +57,7 @@ var Columns = []string{
 	FieldCreatedAt,
 	FieldUpdatedAt,
 	FieldTokensValidAfter,
+	FieldCredentialVersion,
 	FieldRole,
 	FieldNickname,
 	FieldInternalNote,
@@ -89,6 +92,8 @@ var (
 	DefaultUpdatedAt func() time.Time
 	// UpdateDefaultUpdatedAt holds the default value on update for the "updated_at" field.
 	UpdateDefaultUpdatedAt func() time.Time
+	// DefaultCredentialVersion holds the default value on creation for the "credential_version" field.
+	DefaultCredentialVersion int64
 	// NicknameValidator is a validator for the "nickname" field. It is called by the builders before save.
 	NicknameValidator func(string) error
 	// DefaultID holds the default value on creation for the "id" field.
@@ -172,6 +177,11 @@ func ByUpdatedAt(opts ...sql.OrderTermOption) OrderOption {
 // ByTokensValidAfter orders the results by the tokens_valid_after field.
 func ByTokensValidAfter(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTokensValidAfter, opts...).ToFunc()
+}
+
+// ByCredentialVersion orders the results by the credential_version field.
+func ByCredentialVersion(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCredentialVersion, opts...).ToFunc()
 }
 
 // ByRole orders the results by the role field.

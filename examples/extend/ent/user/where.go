@@ -100,6 +100,11 @@ func TokensValidAfter(v time.Time) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldTokensValidAfter, v))
 }
 
+// CredentialVersion applies equality check predicate on the "credential_version" field. It's identical to CredentialVersionEQ.
+func CredentialVersion(v int64) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldCredentialVersion, v))
+}
+
 // Nickname applies equality check predicate on the "nickname" field. It's identical to NicknameEQ.
 func Nickname(v string) predicate.User {
 	return predicate.User(sql.FieldEQ(FieldNickname, v))
@@ -473,6 +478,46 @@ func TokensValidAfterIsNil() predicate.User {
 // TokensValidAfterNotNil applies the NotNil predicate on the "tokens_valid_after" field.
 func TokensValidAfterNotNil() predicate.User {
 	return predicate.User(sql.FieldNotNull(FieldTokensValidAfter))
+}
+
+// CredentialVersionEQ applies the EQ predicate on the "credential_version" field.
+func CredentialVersionEQ(v int64) predicate.User {
+	return predicate.User(sql.FieldEQ(FieldCredentialVersion, v))
+}
+
+// CredentialVersionNEQ applies the NEQ predicate on the "credential_version" field.
+func CredentialVersionNEQ(v int64) predicate.User {
+	return predicate.User(sql.FieldNEQ(FieldCredentialVersion, v))
+}
+
+// CredentialVersionIn applies the In predicate on the "credential_version" field.
+func CredentialVersionIn(vs ...int64) predicate.User {
+	return predicate.User(sql.FieldIn(FieldCredentialVersion, vs...))
+}
+
+// CredentialVersionNotIn applies the NotIn predicate on the "credential_version" field.
+func CredentialVersionNotIn(vs ...int64) predicate.User {
+	return predicate.User(sql.FieldNotIn(FieldCredentialVersion, vs...))
+}
+
+// CredentialVersionGT applies the GT predicate on the "credential_version" field.
+func CredentialVersionGT(v int64) predicate.User {
+	return predicate.User(sql.FieldGT(FieldCredentialVersion, v))
+}
+
+// CredentialVersionGTE applies the GTE predicate on the "credential_version" field.
+func CredentialVersionGTE(v int64) predicate.User {
+	return predicate.User(sql.FieldGTE(FieldCredentialVersion, v))
+}
+
+// CredentialVersionLT applies the LT predicate on the "credential_version" field.
+func CredentialVersionLT(v int64) predicate.User {
+	return predicate.User(sql.FieldLT(FieldCredentialVersion, v))
+}
+
+// CredentialVersionLTE applies the LTE predicate on the "credential_version" field.
+func CredentialVersionLTE(v int64) predicate.User {
+	return predicate.User(sql.FieldLTE(FieldCredentialVersion, v))
 }
 
 // RoleEQ applies the EQ predicate on the "role" field.
