@@ -21,8 +21,9 @@ run: build ## serve on the embedded default database (keylin.db); writes a dev J
 	fi
 	./bin/keylin serve $(ARGS)
 
-test: ## run every test on SQLite and PostgreSQL, with the race detector
+test: ## run every test on SQLite and PostgreSQL, with the race detector; then the timing test without it
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run '^TestLoginTimingUnknownVersusWrongPassword$$' -v ./authn/
 
 test-short: ## quick tests (skips the slow hashing flood)
 	$(GO) test -short -count=1 ./...

@@ -40,7 +40,23 @@ type captureHooks struct {
 	vetoDelete   bool
 	deleted      []uuid.UUID
 	registered   int
+	existing     []string // emails of AfterRegisterExisting
+	emailChanges [][2]string
 	hookFailures []error
+}
+
+func (h *captureHooks) AfterRegisterExisting(_ context.Context, u *authn.User) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.existing = append(h.existing, u.Email)
+	return nil
+}
+
+func (h *captureHooks) AfterEmailChanged(_ context.Context, u *authn.User, old string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.emailChanges = append(h.emailChanges, [2]string{old, u.Email})
+	return nil
 }
 
 func newCaptureHooks() *captureHooks {
@@ -69,6 +85,13 @@ func (h *captureHooks) AfterForgotPassword(_ context.Context, u *authn.User, tok
 		return errors.New("smtp: connection refused")
 	}
 	return nil
+}
+
+// token returns the last token the hooks got for email.
+func (h *captureHooks) token(kind map[string]string, email string) string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return kind[email]
 }
 
 func (h *captureHooks) AfterUpdate(_ context.Context, _ *authn.User, changed map[string]any) error {

@@ -78,6 +78,12 @@ func (g *Grant) ExpiresIn(now time.Time) int64 {
 	return max(0, int64((g.Claims.ExpiresAt.Sub(now)+time.Second-1)/time.Second))
 }
 
+// RefreshExpiresIn is the refresh token's lifetime from now, in whole
+// seconds rounded up.
+func (g *Grant) RefreshExpiresIn(now time.Time) int64 {
+	return max(0, int64((g.RefreshExpiresAt.Sub(now)+time.Second-1)/time.Second))
+}
+
 // refreshTokenBytes is the entropy of a refresh token.
 const refreshTokenBytes = 32
 

@@ -82,7 +82,8 @@ func (a *API) writeGrant(c echo.Context, t transport, g *authn.Grant) error {
 	if t == cookieTransport {
 		c.SetCookie(a.newCookie(a.cookie.Name, a.cookie.Path, g.AccessToken, a.cookieMaxAge(g)))
 		if g.RefreshToken != "" {
-			c.SetCookie(a.newCookie(a.cookie.RefreshName, refreshPath(c), g.RefreshToken, time.Until(g.RefreshExpiresAt)))
+			c.SetCookie(a.newCookie(a.cookie.RefreshName, refreshPath(c), g.RefreshToken,
+				time.Duration(g.RefreshExpiresIn(a.m.Now()))*time.Second))
 		}
 		return c.NoContent(http.StatusNoContent)
 	}

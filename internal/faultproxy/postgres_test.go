@@ -35,7 +35,7 @@ package faultproxy_test
 //
 // What a store must do: put connect_timeout in the DSN, and give every
 // socket the deadline lib/pq does not: a pq.Dialer whose connections set a
-// deadline before each Read and Write (ioTimeoutDialer below) turns a
+// deadline before each Read and Write (database.WithIOTimeout) turns a
 // frozen server into a timeout *net.OpError after that time; lib/pq marks
 // the connection bad and the pool replaces it. Choose the I/O timeout longer
 // than statement_timeout, so only a silent server trips it.
@@ -57,6 +57,7 @@ import (
 
 	"github.com/lib/pq"
 
+	"github.com/keylin/keylin/database"
 	"github.com/keylin/keylin/internal/dbtest"
 	"github.com/keylin/keylin/internal/faultproxy"
 )
@@ -273,57 +274,6 @@ func classify(err error) string {
 	return b.String()
 }
 
-// ioTimeoutDialer is a pq.Dialer whose connections give up on a Read or a
-// Write that takes longer than timeout: what lib/pq lacks to notice a
-// frozen server.
-type ioTimeoutDialer struct {
-	net.Dialer
-	timeout time.Duration
-}
-
-// Dial implements pq.Dialer.
-func (d ioTimeoutDialer) Dial(network, address string) (net.Conn, error) {
-	return d.DialContext(context.Background(), network, address)
-}
-
-// DialTimeout implements pq.Dialer.
-func (d ioTimeoutDialer) DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	return d.DialContext(ctx, network, address)
-}
-
-// DialContext implements pq.DialerContext.
-func (d ioTimeoutDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	c, err := d.Dialer.DialContext(ctx, network, address)
-	if err != nil {
-		return nil, err
-	}
-	return &ioTimeoutConn{Conn: c, timeout: d.timeout}, nil
-}
-
-// ioTimeoutConn sets a deadline before each Read and Write. lib/pq reads
-// only when it waits for an answer, so an idle pooled connection never
-// times out.
-type ioTimeoutConn struct {
-	net.Conn
-	timeout time.Duration
-}
-
-func (c *ioTimeoutConn) Read(b []byte) (int, error) {
-	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
-	}
-	return c.Conn.Read(b)
-}
-
-func (c *ioTimeoutConn) Write(b []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
-		return 0, err
-	}
-	return c.Conn.Write(b)
-}
-
 func TestPostgres(t *testing.T) {
 	t.Run("Query", func(t *testing.T) {
 		db, _ := openPool(t)
@@ -451,16 +401,15 @@ func TestPostgres(t *testing.T) {
 	})
 
 	t.Run("HangIOTimeout", func(t *testing.T) {
-		// The fix: a dialer whose connections time out a silent Read.
+		// The fix, as keylin serves: database.WithIOTimeout gives every
+		// connection a dialer whose connections time out a silent Read.
 		target, u := postgresTarget(t)
 		p := faultproxy.New(t, target)
-		c, err := pq.NewConnector(proxyDSN(u, p, "connect_timeout", "2"))
+		kdb, err := database.Open(context.Background(), proxyDSN(u, p), database.WithIOTimeout(2*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
-		const ioTimeout = 2 * time.Second
-		c.Dialer(ioTimeoutDialer{timeout: ioTimeout})
-		db := sql.OpenDB(c)
+		db := kdb.DB
 		t.Cleanup(func() { db.Close() })
 		mustQuery(t, db)
 
