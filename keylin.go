@@ -27,9 +27,9 @@ import (
 
 	"github.com/keylin/keylin/authn"
 	"github.com/keylin/keylin/config"
-	"github.com/keylin/keylin/ent/entkeylin"
 	"github.com/keylin/keylin/httpapi"
 	"github.com/keylin/keylin/mail"
+	"github.com/keylin/keylin/userschema"
 )
 
 // Background work and mail delivery of a [Service].
@@ -71,7 +71,7 @@ type options struct {
 	hooks      []authn.Hooks
 	managerOps []authn.Option
 	apiOps     []httpapi.Option
-	schema     entkeylin.UserSchema
+	schema     userschema.Schema
 }
 
 type optionFunc func(*options) error
@@ -146,7 +146,7 @@ func WithAPIOptions(opts ...httpapi.Option) Option {
 // WithUserSchema sets the application's user fields for the API. Without
 // it, New takes them from the store when it has them (the store keylin's
 // extension generates does).
-func WithUserSchema(s entkeylin.UserSchema) Option {
+func WithUserSchema(s userschema.Schema) Option {
 	return optionFunc(func(o *options) error {
 		if s == nil {
 			return errors.New("keylin: nil user schema")
@@ -253,7 +253,7 @@ func New(s config.Settings, store authn.Store, opts ...Option) (*Service, error)
 	aopts := []httpapi.Option{httpapi.WithLogger(o.log)}
 	schema := o.schema
 	if schema == nil {
-		if p, ok := store.(interface{ UserSchema() entkeylin.UserSchema }); ok {
+		if p, ok := store.(interface{ UserSchema() userschema.Schema }); ok {
 			schema = p.UserSchema()
 		}
 	}

@@ -12,10 +12,7 @@ import (
 )
 
 func main() {
-	err := entc.Generate("./schema", &gen.Config{
-		Package:  "github.com/keylin/keylin/ent",
-		Features: extension.Features,
-	}, entc.Extensions(extension.New()))
+	err := entc.Generate("./schema", &gen.Config{}, entc.Extensions(extension.New()))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/keylin/keylin/ent/entkeylin"
+	"github.com/keylin/keylin/userschema"
 )
 
 // UserExtra holds the application's own user fields, beyond keylin's. The
@@ -65,17 +65,17 @@ func (s *AuthnStore) PreviewExtra(extra any) any {
 // KeylinUserSchema returns the application's user fields as keylin's API
 // reads and writes them (httpapi.WithUserSchema). Which field goes where is
 // decided by the entkeylin annotations of the schema; see entkeylin.Annotation.
-func KeylinUserSchema() entkeylin.UserSchema { return keylinUserSchema{} }
+func KeylinUserSchema() userschema.Schema { return keylinUserSchema{} }
 
 type keylinUserSchema struct{}
 
-// DecodeCreate implements entkeylin.UserSchema: the fields settable at
+// DecodeCreate implements userschema.Schema: the fields settable at
 // registration.
-func (keylinUserSchema) DecodeCreate(body map[string]json.RawMessage) (any, []entkeylin.FieldError) {
+func (keylinUserSchema) DecodeCreate(body map[string]json.RawMessage) (any, []userschema.FieldError) {
 	var (
 		in   UserInput
 		set  bool
-		errs []entkeylin.FieldError
+		errs []userschema.FieldError
 	)
 	if !set || len(errs) > 0 {
 		return nil, errs
@@ -83,13 +83,13 @@ func (keylinUserSchema) DecodeCreate(body map[string]json.RawMessage) (any, []en
 	return &in, nil
 }
 
-// DecodeUpdate implements entkeylin.UserSchema: the fields a user may set
+// DecodeUpdate implements userschema.Schema: the fields a user may set
 // on themselves, or a superuser on anyone.
-func (keylinUserSchema) DecodeUpdate(body map[string]json.RawMessage, superuser bool) (any, []entkeylin.FieldError) {
+func (keylinUserSchema) DecodeUpdate(body map[string]json.RawMessage, superuser bool) (any, []userschema.FieldError) {
 	var (
 		in   UserInput
 		set  bool
-		errs []entkeylin.FieldError
+		errs []userschema.FieldError
 	)
 	if !set || len(errs) > 0 {
 		return nil, errs
@@ -97,9 +97,9 @@ func (keylinUserSchema) DecodeUpdate(body map[string]json.RawMessage, superuser 
 	return &in, nil
 }
 
-// ReadFields implements entkeylin.UserSchema: the readable fields, in
+// ReadFields implements userschema.Schema: the readable fields, in
 // schema order.
-func (keylinUserSchema) ReadFields(extra any) []entkeylin.FieldValue {
+func (keylinUserSchema) ReadFields(extra any) []userschema.FieldValue {
 	x, _ := extra.(*UserExtra)
 	if x == nil {
 		return nil

@@ -17,15 +17,16 @@ import (
 
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
+	"entgo.io/ent/privacy"
 	"github.com/google/uuid"
 
 	"github.com/keylin/keylin/authn"
-	"github.com/keylin/keylin/ent/entkeylin"
 	"github.com/keylin/keylin/ent/predicate"
 	"github.com/keylin/keylin/ent/ratelimit"
 	"github.com/keylin/keylin/ent/refreshtoken"
 	"github.com/keylin/keylin/ent/session"
 	"github.com/keylin/keylin/ent/user"
+	"github.com/keylin/keylin/userschema"
 )
 
 // AuthnStore implements authn.Store over the generated client.
@@ -43,15 +44,23 @@ var (
 
 // UserSchema returns the application's user fields as keylin's API reads
 // and writes them (KeylinUserSchema), so that keylin.New finds them.
-func (s *AuthnStore) UserSchema() entkeylin.UserSchema { return KeylinUserSchema() }
+func (s *AuthnStore) UserSchema() userschema.Schema { return KeylinUserSchema() }
 
 // Ping checks the database answers.
 func (s *AuthnStore) Ping(ctx context.Context) error {
+	ctx = keylinSystem(ctx)
 	rows := &sql.Rows{}
 	if err := s.client.driver.Query(ctx, "SELECT 1", []any{}, rows); err != nil {
 		return keylinErr(err, nil)
 	}
 	return keylinErr(rows.Close(), nil)
+}
+
+// keylinSystem marks ctx for keylin's own queries: an application's ent
+// privacy policies (on User, say) decide about the application's queries,
+// not about keylin's login, token check and account flows.
+func keylinSystem(ctx context.Context) context.Context {
+	return privacy.DecisionContext(ctx, privacy.Allow)
 }
 
 // keylinLiveColumn is the extra column GetUserForToken selects.
@@ -87,11 +96,15 @@ func keylinSession(s *Session) *authn.Session {
 	}
 }
 
+// keylinEmailLowerIndex is the unique index on lower(email) that keylin's
+// migrations create (entkeylin.EmailLowerIndex).
+const keylinEmailLowerIndex = "users_email_lower_key"
+
 // keylinEmailTaken reports whether err is the database refusing a second
 // user with an email (the unique index on lower(email)); other constraint
 // errors are not duplicates.
 func keylinEmailTaken(err error) bool {
-	return IsConstraintError(err) && strings.Contains(err.Error(), entkeylin.EmailLowerIndex)
+	return IsConstraintError(err) && strings.Contains(err.Error(), keylinEmailLowerIndex)
 }
 
 // keylinErr reports a database that cannot be reached as
@@ -150,6 +163,7 @@ func emailEqualFold(email string) func(*sql.Selector) {
 
 // GetUserByID implements authn.Store.
 func (s *AuthnStore) GetUserByID(ctx context.Context, id uuid.UUID) (*authn.User, error) {
+	ctx = keylinSystem(ctx)
 	u, err := s.client.User.Get(ctx, id)
 	if err != nil {
 		return nil, keylinErr(err, authn.ErrUserNotFound)
@@ -159,6 +173,7 @@ func (s *AuthnStore) GetUserByID(ctx context.Context, id uuid.UUID) (*authn.User
 
 // GetUserByEmail implements authn.Store.
 func (s *AuthnStore) GetUserByEmail(ctx context.Context, email string) (*authn.User, error) {
+	ctx = keylinSystem(ctx)
 	u, err := s.client.User.Query().Where(emailEqualFold(email)).Only(ctx)
 	if err != nil {
 		return nil, keylinErr(err, authn.ErrUserNotFound)
@@ -169,6 +184,7 @@ func (s *AuthnStore) GetUserByEmail(ctx context.Context, email string) (*authn.U
 // GetUserForToken implements authn.Store: one query loads the user and
 // whether the session is live (EXISTS on the sessions table).
 func (s *AuthnStore) GetUserForToken(ctx context.Context, id, sid uuid.UUID, now time.Time) (*authn.User, bool, error) {
+	ctx = keylinSystem(ctx)
 	q := s.client.User.Query().Where(user.ID(id))
 	if sid != uuid.Nil {
 		// Modify records the modifier on q; the returned selector is not needed.
@@ -215,6 +231,7 @@ func keylinBool(v any) (bool, error) {
 
 // CreateUser implements authn.Store.
 func (s *AuthnStore) CreateUser(ctx context.Context, in *authn.User, extra any) (*authn.User, error) {
+	ctx = keylinSystem(ctx)
 	c := s.client.User.Create().
 		SetEmail(in.Email).
 		SetHashedPassword(in.HashedPassword).
@@ -251,6 +268,7 @@ func (s *AuthnStore) CreateUser(ctx context.Context, in *authn.User, extra any) 
 // update and the session's move to the new credential version are one
 // transaction.
 func (s *AuthnStore) UpdateUser(ctx context.Context, id uuid.UUID, ch authn.UserChanges) (*authn.User, error) {
+	ctx = keylinSystem(ctx)
 	if !ch.BumpCredentials || ch.KeepSession == uuid.Nil {
 		u, err := keylinUpdateUser(ctx, s.client, id, ch)
 		if err != nil {
@@ -327,6 +345,7 @@ func keylinUpdateUser(ctx context.Context, client *Client, id uuid.UUID, ch auth
 
 // inTx runs f in a transaction, committed when f returns nil.
 func (s *AuthnStore) inTx(ctx context.Context, f func(tx *Tx) error) error {
+	ctx = keylinSystem(ctx)
 	tx, err := s.client.Tx(ctx)
 	if err != nil {
 		return keylinErr(err, nil)
@@ -341,6 +360,7 @@ func (s *AuthnStore) inTx(ctx context.Context, f func(tx *Tx) error) error {
 // DeleteUser implements authn.Store: the user, its sessions and their
 // refresh tokens go in one transaction.
 func (s *AuthnStore) DeleteUser(ctx context.Context, id uuid.UUID) error {
+	ctx = keylinSystem(ctx)
 	return s.inTx(ctx, func(tx *Tx) error {
 		if _, err := tx.RefreshToken.Delete().Where(keylinOfUser(id)).Exec(ctx); err != nil {
 			return fmt.Errorf("keylin: delete refresh tokens of a deleted user: %w", err)
@@ -370,6 +390,7 @@ func keylinOfUser(id uuid.UUID) func(*sql.Selector) {
 
 // ListUsers implements authn.Store.
 func (s *AuthnStore) ListUsers(ctx context.Context, p authn.ListParams) ([]*authn.User, int, error) {
+	ctx = keylinSystem(ctx)
 	total, err := s.client.User.Query().Count(ctx)
 	if err != nil {
 		return nil, 0, keylinErr(err, nil)
@@ -391,6 +412,7 @@ func (s *AuthnStore) ListUsers(ctx context.Context, p authn.ListParams) ([]*auth
 
 // CreateSession implements authn.Store.
 func (s *AuthnStore) CreateSession(ctx context.Context, in *authn.Session, refresh *authn.RefreshToken) error {
+	ctx = keylinSystem(ctx)
 	create := func(client *Client) error {
 		return client.Session.Create().
 			SetID(in.ID).
@@ -440,6 +462,7 @@ func keylinLiveSessions(userID uuid.UUID, now time.Time) []predicate.Session {
 
 // ListSessions implements authn.Store.
 func (s *AuthnStore) ListSessions(ctx context.Context, userID uuid.UUID, now time.Time) ([]*authn.Session, error) {
+	ctx = keylinSystem(ctx)
 	ss, err := s.client.Session.Query().
 		Where(keylinLiveSessions(userID, now)...).
 		Order(Desc(session.FieldCreatedAt), Desc(session.FieldID)).
@@ -456,6 +479,7 @@ func (s *AuthnStore) ListSessions(ctx context.Context, userID uuid.UUID, now tim
 
 // EndSession implements authn.Store.
 func (s *AuthnStore) EndSession(ctx context.Context, userID, sid uuid.UUID, now time.Time) error {
+	ctx = keylinSystem(ctx)
 	return s.inTx(ctx, func(tx *Tx) error {
 		n, err := tx.Session.Update().
 			Where(append(keylinLiveSessions(userID, now), session.ID(sid))...).
@@ -474,6 +498,7 @@ func (s *AuthnStore) EndSession(ctx context.Context, userID, sid uuid.UUID, now 
 
 // EndSessions implements authn.Store.
 func (s *AuthnStore) EndSessions(ctx context.Context, userID, except uuid.UUID, now time.Time) (int, error) {
+	ctx = keylinSystem(ctx)
 	var n int
 	err := s.inTx(ctx, func(tx *Tx) error {
 		ps := keylinLiveSessions(userID, now)
@@ -497,6 +522,7 @@ func (s *AuthnStore) EndSessions(ctx context.Context, userID, except uuid.UUID, 
 
 // KnownClient implements authn.Store.
 func (s *AuthnStore) KnownClient(ctx context.Context, userID uuid.UUID, ip string, since time.Time) (bool, error) {
+	ctx = keylinSystem(ctx)
 	ok, err := s.client.Session.Query().
 		Where(session.UserID(userID), session.IP(ip), session.CreatedAtGTE(since.UTC())).
 		Exist(ctx)
@@ -505,6 +531,7 @@ func (s *AuthnStore) KnownClient(ctx context.Context, userID uuid.UUID, ip strin
 
 // GetRefreshToken implements authn.Store with three primary-key reads.
 func (s *AuthnStore) GetRefreshToken(ctx context.Context, hash string) (*authn.RefreshToken, *authn.Session, *authn.User, error) {
+	ctx = keylinSystem(ctx)
 	rt, err := s.client.RefreshToken.Get(ctx, hash)
 	if err != nil {
 		return nil, nil, nil, keylinErr(err, authn.ErrRefreshTokenNotFound)
@@ -527,6 +554,7 @@ func (s *AuthnStore) GetRefreshToken(ctx context.Context, hash string) (*authn.R
 // RotateRefreshToken implements authn.Store: the conditional update of
 // the old token decides which of concurrent rotations wins.
 func (s *AuthnStore) RotateRefreshToken(ctx context.Context, old string, next *authn.RefreshToken, now, sessionExpiresAt time.Time) error {
+	ctx = keylinSystem(ctx)
 	return s.inTx(ctx, func(tx *Tx) error {
 		n, err := tx.RefreshToken.Update().
 			Where(refreshtoken.ID(old), refreshtoken.UsedAtIsNil()).
@@ -558,6 +586,7 @@ func (s *AuthnStore) RotateRefreshToken(ctx context.Context, old string, next *a
 
 // Prune implements authn.Store.
 func (s *AuthnStore) Prune(ctx context.Context, now, keepUntil time.Time) (int, error) {
+	ctx = keylinSystem(ctx)
 	total := 0
 	steps := []func() (int, error){
 		func() (int, error) {
@@ -600,6 +629,7 @@ func (s *AuthnStore) Prune(ctx context.Context, now, keepUntil time.Time) (int, 
 // that computes the generic cell rate algorithm's step in SQL and returns
 // the stored arrival time and whether the event was allowed.
 func (s *AuthnStore) TakeLimit(ctx context.Context, key string, now time.Time, interval time.Duration, burst int) (time.Duration, error) {
+	ctx = keylinSystem(ctx)
 	if interval < time.Millisecond || burst < 1 {
 		return 0, errors.New("keylin: TakeLimit needs an interval of at least 1ms and a burst of at least 1")
 	}
@@ -671,6 +701,7 @@ func keylinNumbered(q string) string {
 
 // PeekLimits implements authn.LimitStore.
 func (s *AuthnStore) PeekLimits(ctx context.Context, keys []string) ([]time.Time, error) {
+	ctx = keylinSystem(ctx)
 	rows, err := s.client.RateLimit.Query().Where(ratelimit.IDIn(keys...)).All(ctx)
 	if err != nil {
 		return nil, keylinErr(err, nil)

@@ -12,7 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keylin/keylin/authn"
-	"github.com/keylin/keylin/ent/entkeylin"
+	"github.com/keylin/keylin/userschema"
 )
 
 // Defaults of [NewAPI].
@@ -30,8 +30,8 @@ type API struct {
 	m       *authn.Manager
 	log     *slog.Logger
 	maxBody int64
-	cookie  *CookieConfig        // nil: the cookie transport is off
-	schema  entkeylin.UserSchema // nil: no application fields
+	cookie  *CookieConfig     // nil: the cookie transport is off
+	schema  userschema.Schema // nil: no application fields
 }
 
 // CookieConfig configures the cookie transport (see [WithCookie]). Zero
@@ -98,7 +98,7 @@ func WithMaxBodyBytes(n int64) Option {
 // fields, as the generated schema says: pass ent.KeylinUserSchema() of the
 // ent package generated with keylin's extension. Without it, only keylin's
 // fields are served.
-func WithUserSchema(s entkeylin.UserSchema) Option {
+func WithUserSchema(s userschema.Schema) Option {
 	return optionFunc(func(a *API) error {
 		if s == nil {
 			return errors.New("httpapi: nil UserSchema")

@@ -10,7 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keylin/keylin/authn"
-	"github.com/keylin/keylin/ent/entkeylin"
+	"github.com/keylin/keylin/userschema"
 )
 
 // ctx is the request's context carrying the client keylin's flows audit,
@@ -248,7 +248,7 @@ func (a *API) register(c echo.Context) error {
 	fullName := jb.str("full_name", false, authn.MaxFullNameLength)
 	var extra any
 	if a.schema != nil {
-		var errs []entkeylin.FieldError
+		var errs []userschema.FieldError
 		extra, errs = a.schema.DecodeCreate(jb.fields)
 		jb.schemaErrors(errs)
 	}

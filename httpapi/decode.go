@@ -16,7 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keylin/keylin/authn"
-	"github.com/keylin/keylin/ent/entkeylin"
+	"github.com/keylin/keylin/userschema"
 )
 
 // errTooLarge is a body over the API's limit.
@@ -124,7 +124,7 @@ func (jb *jsonBody) fail(field, typ, msg string) {
 }
 
 // schemaErrors records the application fields' validation errors.
-func (jb *jsonBody) schemaErrors(errs []entkeylin.FieldError) {
+func (jb *jsonBody) schemaErrors(errs []userschema.FieldError) {
 	for _, e := range errs {
 		jb.fail(e.Field, e.Type, e.Msg)
 	}

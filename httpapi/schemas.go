@@ -7,7 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keylin/keylin/authn"
-	"github.com/keylin/keylin/ent/entkeylin"
+	"github.com/keylin/keylin/userschema"
 )
 
 // UserRead is the user object of the contract, as every route returns it:
@@ -21,7 +21,7 @@ type UserRead struct {
 	FullName    *string   `json:"full_name"`
 	// Extra are the application's readable fields, written after keylin's
 	// as further keys of the object.
-	Extra []entkeylin.FieldValue `json:"-"`
+	Extra []userschema.FieldValue `json:"-"`
 }
 
 // MarshalJSON writes the object with the application's fields appended.

@@ -9,7 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/keylin/keylin/authn"
-	"github.com/keylin/keylin/ent/entkeylin"
+	"github.com/keylin/keylin/userschema"
 )
 
 // getMe answers GET /me.
@@ -88,7 +88,7 @@ func (a *API) update(c echo.Context, u *authn.User, self bool) error {
 		SetFullName:     jb.has("full_name"),
 	}
 	if a.schema != nil {
-		var errs []entkeylin.FieldError
+		var errs []userschema.FieldError
 		in.Extra, errs = a.schema.DecodeUpdate(jb.fields, !self)
 		jb.schemaErrors(errs)
 	}

@@ -135,3 +135,32 @@ func (RateLimit) Indexes() []ent.Index {
 func (RateLimit) Annotations() []schema.Annotation {
 	return []schema.Annotation{entsql.Table(RateLimitsTable), Entity{Role: RoleRateLimit}}
 }
+
+// OwnerAnnotationName is the name the [OwnedBy] annotation is stored under.
+const OwnerAnnotationName = "KeylinOwner"
+
+// Owner marks an application's entity as owned by a user; see [OwnedBy].
+type Owner struct {
+	// Edge is the name of the entity's unique edge to the User entity, or
+	// Field the name of its UUID field holding the owner's id: one of them.
+	Edge  string `json:"edge,omitempty"`
+	Field string `json:"field,omitempty"`
+}
+
+// Name implements ent's schema.Annotation.
+func (Owner) Name() string { return OwnerAnnotationName }
+
+// OwnedBy marks an entity as owned by the user its edge (a unique edge to
+// User, such as edge.From("owner", User.Type).Ref("orders").Unique()) names.
+// keylin's extension then generates ent privacy rules for it in the
+// keylinrule package of the application's ent: only the owner sees and
+// changes its rows, a superuser all of them, nobody without a user.
+//
+//	func (Order) Annotations() []schema.Annotation {
+//		return []schema.Annotation{entkeylin.OwnedBy("owner")}
+//	}
+func OwnedBy(edge string) Owner { return Owner{Edge: edge} }
+
+// OwnedByField is [OwnedBy] for an entity that holds its owner's id in a
+// UUID field instead of an edge.
+func OwnedByField(field string) Owner { return Owner{Field: field} }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -24,9 +25,12 @@ import (
 	"github.com/keylin/keylin"
 	"github.com/keylin/keylin/config"
 	"github.com/keylin/keylin/database"
+	"github.com/keylin/keylin/httpapi"
 
 	"github.com/keylin/keylin/examples/extend/ent"
 	"github.com/keylin/keylin/examples/extend/ent/migrate/migrations"
+	"github.com/keylin/keylin/examples/extend/ent/order"
+	_ "github.com/keylin/keylin/examples/extend/ent/runtime" // the schema's privacy policies
 	"github.com/keylin/keylin/examples/extend/ent/user"
 )
 
@@ -47,6 +51,53 @@ func newApp(s Settings, client *ent.Client) (*echo.Echo, *keylin.Service, error)
 	}
 	e := echo.New()
 	svc.API.MountAll(e)
+
+	// The application's own entity, protected by keylin's generated
+	// privacy rules: the middleware puts the user in the request's
+	// context, and ent's policy filters by it.
+	orders := e.Group("/orders", svc.API.RequireUser())
+	orders.GET("", func(c echo.Context) error {
+		os, err := client.Order.Query().Order(order.ByCreatedAt()).All(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusOK, os)
+	})
+	orders.POST("", func(c echo.Context) error {
+		var in struct {
+			Item     string `json:"item"`
+			Quantity int    `json:"quantity"`
+		}
+		if err := c.Bind(&in); err != nil {
+			return err
+		}
+		o, err := client.Order.Create().
+			SetItem(in.Item).SetQuantity(max(in.Quantity, 1)).
+			SetOwnerID(httpapi.CurrentUser(c).ID).
+			Save(c.Request().Context())
+		if ent.IsValidationError(err) {
+			return echo.NewHTTPError(http.StatusUnprocessableEntity, err.Error())
+		}
+		if err != nil {
+			return err
+		}
+		return c.JSON(http.StatusCreated, o)
+	})
+	orders.DELETE("/:id", func(c echo.Context) error {
+		id, err := strconv.Atoi(c.Param("id"))
+		if err != nil {
+			return echo.ErrNotFound
+		}
+		// Another user's order is not found: the policy filters it out.
+		err = client.Order.DeleteOneID(id).Exec(c.Request().Context())
+		if ent.IsNotFound(err) {
+			return echo.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		return c.NoContent(http.StatusNoContent)
+	})
 
 	// The application's own route: the nicknames in use, for superusers.
 	e.GET("/admin/nicknames", func(c echo.Context) error {

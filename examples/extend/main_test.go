@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +24,7 @@ import (
 	"github.com/keylin/keylin/examples/extend/ent"
 	"github.com/keylin/keylin/examples/extend/ent/migrate"
 	"github.com/keylin/keylin/examples/extend/ent/migrate/migrations"
+	"github.com/keylin/keylin/examples/extend/ent/privacy"
 	"github.com/keylin/keylin/examples/extend/ent/user"
 )
 
@@ -35,7 +37,9 @@ const (
 // own user fields go through keylin's API as their annotations say.
 func TestExtend(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d string) {
-		ctx := context.Background()
+		// The test reaches into the database as the system: the User policy
+		// denies a context without an authenticated user.
+		ctx := privacy.DecisionContext(context.Background(), privacy.Allow)
 		db := testDB(t, d)
 		if err := migrateUp(ctx, db); err != nil {
 			t.Fatalf("migrate: %v", err)
@@ -85,6 +89,21 @@ func TestExtend(t *testing.T) {
 		noHidden(t, "PATCH /users/me", raw)
 		code, body, _ := c.do("PATCH", "/users/me", neoTok, map[string]any{"nickname": strings.Repeat("n", 41)})
 		wantFieldError(t, "a 41-character nickname", code, body, "nickname")
+		if detail := body["detail"].([]any)[0].(map[string]any); detail["type"] != "string_too_long" {
+			t.Fatalf("a 41-character nickname: %v, want string_too_long", detail)
+		}
+		// Characters, not bytes, end to end: 40 × "é" is 80 bytes.
+		code, me, raw = c.do("PATCH", "/users/me", neoTok, map[string]any{"nickname": strings.Repeat("é", 40)})
+		if code != 200 || me["nickname"] != strings.Repeat("é", 40) {
+			t.Fatalf("a 40-character nickname of 80 bytes: %d %s", code, raw)
+		}
+		if n := *client.User.GetX(ctx, neoID).Nickname; n != strings.Repeat("é", 40) {
+			t.Fatalf("stored nickname %q", n)
+		}
+		code, me, raw = c.do("PATCH", "/users/me", neoTok, map[string]any{"nickname": "trinity"})
+		if code != 200 || me["nickname"] != "trinity" {
+			t.Fatalf("PATCH /users/me: %d %s", code, raw)
+		}
 		code, body, _ = c.do("PATCH", "/users/me", neoTok, map[string]any{"nickname": 42})
 		wantFieldError(t, "a number for nickname", code, body, "nickname")
 
@@ -120,6 +139,120 @@ func TestExtend(t *testing.T) {
 		code, body, raw = c.do("GET", "/admin/nicknames", rootTok, nil)
 		if code != 200 || !reflect.DeepEqual(body["nicknames"], []any{"trinity"}) {
 			t.Fatalf("/admin/nicknames: %d %s", code, raw)
+		}
+	})
+}
+
+// TestOrders: the application's own entity, protected by the privacy
+// rules keylin generated from the OwnedBy annotation, with the user keylin
+// put in the request's context: each user sees and changes only their own
+// orders, a superuser all of them, nobody without a token; deleting a user
+// who still owns orders is refused (409), losing nothing.
+func TestOrders(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, d string) {
+		sys := privacy.DecisionContext(context.Background(), privacy.Allow)
+		db := testDB(t, d)
+		if err := migrateUp(sys, db); err != nil {
+			t.Fatal(err)
+		}
+		client := ent.NewClient(ent.Driver(db.Driver()))
+		e, _, err := newApp(testSettings(), client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(e)
+		defer srv.Close()
+		c := &apiClient{t: t, base: srv.URL}
+		for _, email := range []string{"ann@example.com", "bob@example.com", "boss@example.com"} {
+			if code, _, raw := c.do("POST", "/auth/register", "", map[string]any{"email": email, "password": password}); code != 201 {
+				t.Fatalf("register %s: %d %s", email, code, raw)
+			}
+		}
+		client.User.Update().Where(user.Email("boss@example.com")).SetIsSuperuser(true).ExecX(sys)
+		ann, bob, boss := c.login("ann@example.com"), c.login("bob@example.com"), c.login("boss@example.com")
+
+		orderIDs := map[string][]float64{}
+		for tok, items := range map[string][]string{ann: {"apples", "pears"}, bob: {"bread"}} {
+			for _, item := range items {
+				code, o, raw := c.do("POST", "/orders", tok, map[string]any{"item": item, "quantity": 2})
+				if code != 201 {
+					t.Fatalf("create %s: %d %s", item, code, raw)
+				}
+				orderIDs[tok] = append(orderIDs[tok], o["id"].(float64))
+			}
+		}
+		items := func(tok string) []string {
+			t.Helper()
+			req, _ := http.NewRequest("GET", srv.URL+"/orders", nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			var os []struct {
+				Item string `json:"item"`
+			}
+			if res.StatusCode != 200 || json.NewDecoder(res.Body).Decode(&os) != nil {
+				t.Fatalf("GET /orders: %d", res.StatusCode)
+			}
+			var out []string
+			for _, o := range os {
+				out = append(out, o.Item)
+			}
+			return out
+		}
+		if got := items(ann); !reflect.DeepEqual(got, []string{"apples", "pears"}) {
+			t.Fatalf("ann sees %v", got)
+		}
+		if got := items(bob); !reflect.DeepEqual(got, []string{"bread"}) {
+			t.Fatalf("bob sees %v", got)
+		}
+		if got := items(boss); len(got) != 3 {
+			t.Fatalf("the superuser sees %v, want all 3", got)
+		}
+		if code, _, _ := c.do("GET", "/orders", "", nil); code != 401 {
+			t.Fatalf("GET /orders without a token: %d", code)
+		}
+		// Bob cannot delete Ann's order: for him it does not exist.
+		annOrder := fmt.Sprint(int(orderIDs[ann][0]))
+		if code, _, raw := c.do("DELETE", "/orders/"+annOrder, bob, nil); code != 404 {
+			t.Fatalf("bob deletes ann's order: %d %s", code, raw)
+		}
+		if got := items(ann); len(got) != 2 {
+			t.Fatalf("ann's orders after bob's attempt: %v", got)
+		}
+		if code, _, raw := c.do("DELETE", "/orders/"+annOrder, ann, nil); code != 204 {
+			t.Fatalf("ann deletes her order: %d %s", code, raw)
+		}
+		// Outside a request, the application's own code sees nothing
+		// without a user (the policy denies), and everything as the system.
+		if _, err := client.Order.Query().All(context.Background()); err == nil {
+			t.Fatal("a query without a user in the context was allowed")
+		}
+		if _, err := client.User.Query().All(context.Background()); err == nil {
+			t.Fatal("a user query without a user in the context was allowed")
+		}
+		if n := client.Order.Query().CountX(sys); n != 2 {
+			t.Fatalf("%d orders left, want 2", n)
+		}
+
+		// Deleting a user who owns orders: 409, nothing lost.
+		bobID := client.User.Query().Where(user.Email("bob@example.com")).OnlyIDX(sys)
+		code, body, raw := c.do("DELETE", "/users/"+bobID.String(), boss, nil)
+		if code != 409 || body["detail"] != "USER_HAS_DATA" {
+			t.Fatalf("delete a user who owns orders: %d %s", code, raw)
+		}
+		if code, _, _ := c.do("GET", "/users/me", bob, nil); code != 200 {
+			t.Fatal("bob lost his account")
+		}
+		if n := client.Order.Query().CountX(sys); n != 2 {
+			t.Fatalf("%d orders after the refused delete, want 2", n)
+		}
+		// Once his orders are gone, he can be deleted.
+		client.Order.Delete().ExecX(sys)
+		if code, _, raw := c.do("DELETE", "/users/"+bobID.String(), boss, nil); code != 204 {
+			t.Fatalf("delete bob without orders: %d %s", code, raw)
 		}
 	})
 }

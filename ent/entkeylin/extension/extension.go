@@ -1,10 +1,12 @@
 // Package extension is keylin's entc extension. Added to an ent package's
 // code generation, it writes the glue keylin's authn and httpapi packages
-// need over that package's own client: the authn.Store implementation and
-// OpenURL, which turns a DATABASE_URL into a ready client.
+// need over that package's own client — the authn.Store implementation
+// (NewAuthnStore), the application's user fields for the API
+// (KeylinUserSchema, UserRead) — and ent privacy rules on keylin's user
+// (the keylinrule package). It turns on the ent features it needs itself.
 //
 //	// ent/entc.go
-//	err := entc.Generate("./schema", &gen.Config{...}, entc.Extensions(extension.New()))
+//	err := entc.Generate("./schema", &gen.Config{}, entc.Extensions(extension.New()))
 //
 // The schema must have a User entity built on entkeylin.UserMixin (with
 // entkeylin.UserAnnotations()) and keylin's other entities, declared by
@@ -59,5 +61,17 @@ func (*Extension) Hooks() []gen.Hook {
 	}}
 }
 
-// Features are the ent features keylin's generated code relies on.
-var Features = []gen.Feature{gen.FeatureVersionedMigration, gen.FeatureModifier, gen.FeatureUpsert}
+// Options turn on the ent features keylin's generated code relies on:
+// versioned migrations, query modifiers, upserts, and privacy (the
+// keylinrule package builds ent privacy rules on keylin's user). An
+// application's entc.go needs nothing but the extension.
+func (*Extension) Options() []entc.Option {
+	names := make([]string, len(features))
+	for i, f := range features {
+		names[i] = f.Name
+	}
+	return []entc.Option{entc.FeatureNames(names...)}
+}
+
+// features are the ent features keylin's generated code relies on.
+var features = []gen.Feature{gen.FeatureVersionedMigration, gen.FeatureModifier, gen.FeatureUpsert, gen.FeaturePrivacy}

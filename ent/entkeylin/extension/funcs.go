@@ -1,6 +1,7 @@
 package extension
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,16 +14,18 @@ import (
 
 // funcs are the template functions keylin's templates use.
 var funcs = template.FuncMap{
-	"keylinUser":     userNode,
-	"keylinEntity":   entityNode,
-	"keylinExtra":    extraFields,
-	"keylinAnn":      annotation,
-	"keylinSettable": settable,
-	"keylinReadable": readable,
-	"keylinKind":     kind,
-	"keylinErrType":  errType,
-	"keylinErrMsg":   errMsg,
-	"keylinMaxChars": maxChars,
+	"keylinUser":            userNode,
+	"keylinEntity":          entityNode,
+	"keylinOwned":           ownedNodes,
+	"keylinEmailLowerIndex": func() string { return entkeylin.EmailLowerIndex },
+	"keylinExtra":           extraFields,
+	"keylinAnn":             annotation,
+	"keylinSettable":        settable,
+	"keylinReadable":        readable,
+	"keylinKind":            kind,
+	"keylinErrType":         errType,
+	"keylinErrMsg":          errMsg,
+	"keylinMaxChars":        maxChars,
 }
 
 func userNode(g *gen.Graph) (*gen.Type, error) { return entityNode(g, entkeylin.RoleUser) }
@@ -56,6 +59,69 @@ func entityNode(g *gen.Graph, role string) (*gen.Type, error) {
 		return nil, fmt.Errorf("keylin extension: the schema has no %s entity; add %s", role, hint)
 	}
 	return nil, fmt.Errorf("keylin extension: %d entities are marked as keylin's %s", len(found), role)
+}
+
+// owned is an entity annotated entkeylin.OwnedBy: its owner is reached by
+// Edge (a unique edge to the user) or Field (a UUID field).
+type owned struct {
+	Node, User *gen.Type
+	Edge       *gen.Edge
+	Field      *gen.Field
+	// IDGetter is the mutation method that returns the owner's id.
+	IDGetter string
+}
+
+// ownedNodes are the entities annotated entkeylin.OwnedBy, checked.
+func ownedNodes(g *gen.Graph) ([]owned, error) {
+	u, err := userNode(g)
+	if err != nil {
+		return nil, err
+	}
+	var out []owned
+	for _, n := range g.Nodes {
+		v, ok := n.Annotations[entkeylin.OwnerAnnotationName]
+		if !ok {
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		var a entkeylin.Owner
+		if err := json.Unmarshal(b, &a); err != nil {
+			return nil, err
+		}
+		o := owned{Node: n, User: u}
+		switch {
+		case a.Edge != "" && a.Field == "":
+			for _, e := range n.Edges {
+				if e.Name == a.Edge {
+					o.Edge = e
+				}
+			}
+			if o.Edge == nil || o.Edge.Type != u || !o.Edge.Unique {
+				return nil, fmt.Errorf("keylin extension: %s is OwnedBy(%q), which must name a unique edge of %s to %s", n.Name, a.Edge, n.Name, u.Name)
+			}
+			o.IDGetter = o.Edge.StructField() + "ID"
+		case a.Field != "" && a.Edge == "":
+			for _, f := range n.Fields {
+				if f.Name == a.Field {
+					o.Field = f
+				}
+			}
+			if o.Field == nil || !o.Field.IsUUID() {
+				return nil, fmt.Errorf("keylin extension: %s is OwnedByField(%q), which must name a UUID field of %s", n.Name, a.Field, n.Name)
+			}
+			o.IDGetter = o.Field.StructField()
+		default:
+			return nil, fmt.Errorf("keylin extension: %s's owner annotation must name an edge or a field", n.Name)
+		}
+		if n == u {
+			return nil, fmt.Errorf("keylin extension: %s cannot be owned by itself", n.Name)
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }
 
 // extraFields are the User fields beyond keylin's own, in schema order.
@@ -105,14 +171,15 @@ func kind(f *gen.Field) string {
 	return ""
 }
 
-// maxChars is a string field's size limit (its MaxLen), 0 for none. The
-// generated decoder checks it in characters, as pydantic does, before ent's
-// own validators (which count bytes) run.
-func maxChars(f *gen.Field) int64 {
+// maxChars is a string field's length limit in characters
+// (entkeylin.MaxChars), 0 for none. The generated decoder checks it before
+// ent's own validators run, so that an over-long value is a 422
+// string_too_long, as pydantic reports it.
+func maxChars(f *gen.Field) int {
 	if !f.IsString() {
 		return 0
 	}
-	return f.Column().Size
+	return annotation(f).MaxChars
 }
 
 func errType(f *gen.Field) string {
@@ -152,9 +219,15 @@ func check(g *gen.Graph) error {
 		if !f.Optional && (!f.Default || f.DefaultFunc()) {
 			errs = append(errs, fmt.Sprintf("User.%s must be Optional() or have a literal Default(...) (a database default), so that services that do not know it can still insert users", f.Name))
 		}
+		if settable(f) && f.IsString() && f.Column().Size > 0 && annotation(f).MaxChars == 0 {
+			errs = append(errs, fmt.Sprintf("User.%s has MaxLen, whose validator counts bytes, while keylin's API counts characters as pydantic does (MaxLen(40) would refuse 21 × \"é\"): write entkeylin.MaxChars(field.String(%q), %d) instead", f.Name, f.Name, f.Column().Size))
+		}
 		if settable(f) && kind(f) == "" {
 			errs = append(errs, fmt.Sprintf("User.%s has type %s, which keylin's API does not read: annotate it entkeylin.Field(entkeylin.Hidden, entkeylin.NoSuperuserUpdate)", f.Name, f.Type))
 		}
+	}
+	if _, err := ownedNodes(g); err != nil {
+		errs = append(errs, strings.TrimPrefix(err.Error(), "keylin extension: "))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("keylin extension: %s", strings.Join(errs, "; "))

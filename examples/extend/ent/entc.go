@@ -1,7 +1,8 @@
 //go:build ignore
 
 // entc.go runs ent's code generation with keylin's extension, which adds
-// ent.NewAuthnStore, ent.OpenURL and ent.KeylinUserSchema to the package.
+// ent.NewAuthnStore, ent.KeylinUserSchema and the keylinrule package, and
+// turns on the ent features they need.
 package main
 
 import (
@@ -14,10 +15,7 @@ import (
 )
 
 func main() {
-	err := entc.Generate("./schema", &gen.Config{
-		Package:  "github.com/keylin/keylin/examples/extend/ent",
-		Features: extension.Features,
-	}, entc.Extensions(extension.New()))
+	err := entc.Generate("./schema", &gen.Config{}, entc.Extensions(extension.New()))
 	if err != nil {
 		log.Fatalf("running ent codegen: %v", err)
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/keylin/keylin/ent/entkeylin"
 	"github.com/keylin/keylin/examples/extend/ent/user"
+	"github.com/keylin/keylin/userschema"
 )
 
 // UserExtra holds the application's own user fields, beyond keylin's. The
@@ -92,17 +92,17 @@ func (s *AuthnStore) PreviewExtra(extra any) any {
 // KeylinUserSchema returns the application's user fields as keylin's API
 // reads and writes them (httpapi.WithUserSchema). Which field goes where is
 // decided by the entkeylin annotations of the schema; see entkeylin.Annotation.
-func KeylinUserSchema() entkeylin.UserSchema { return keylinUserSchema{} }
+func KeylinUserSchema() userschema.Schema { return keylinUserSchema{} }
 
 type keylinUserSchema struct{}
 
-// DecodeCreate implements entkeylin.UserSchema: the fields settable at
+// DecodeCreate implements userschema.Schema: the fields settable at
 // registration.
-func (keylinUserSchema) DecodeCreate(body map[string]json.RawMessage) (any, []entkeylin.FieldError) {
+func (keylinUserSchema) DecodeCreate(body map[string]json.RawMessage) (any, []userschema.FieldError) {
 	var (
 		in   UserInput
 		set  bool
-		errs []entkeylin.FieldError
+		errs []userschema.FieldError
 	)
 	keylinDecodeNickname(body, &in, &set, &errs)
 	if !set || len(errs) > 0 {
@@ -111,13 +111,13 @@ func (keylinUserSchema) DecodeCreate(body map[string]json.RawMessage) (any, []en
 	return &in, nil
 }
 
-// DecodeUpdate implements entkeylin.UserSchema: the fields a user may set
+// DecodeUpdate implements userschema.Schema: the fields a user may set
 // on themselves, or a superuser on anyone.
-func (keylinUserSchema) DecodeUpdate(body map[string]json.RawMessage, superuser bool) (any, []entkeylin.FieldError) {
+func (keylinUserSchema) DecodeUpdate(body map[string]json.RawMessage, superuser bool) (any, []userschema.FieldError) {
 	var (
 		in   UserInput
 		set  bool
-		errs []entkeylin.FieldError
+		errs []userschema.FieldError
 	)
 	if superuser {
 		keylinDecodeRole(body, &in, &set, &errs)
@@ -129,19 +129,19 @@ func (keylinUserSchema) DecodeUpdate(body map[string]json.RawMessage, superuser 
 	return &in, nil
 }
 
-// ReadFields implements entkeylin.UserSchema: the readable fields, in
+// ReadFields implements userschema.Schema: the readable fields, in
 // schema order.
-func (keylinUserSchema) ReadFields(extra any) []entkeylin.FieldValue {
+func (keylinUserSchema) ReadFields(extra any) []userschema.FieldValue {
 	x, _ := extra.(*UserExtra)
 	if x == nil {
 		return nil
 	}
-	out := make([]entkeylin.FieldValue, 0, 2)
+	out := make([]userschema.FieldValue, 0, 2)
 	if b, err := json.Marshal(x.Role); err == nil {
-		out = append(out, entkeylin.FieldValue{Name: "role", Value: b})
+		out = append(out, userschema.FieldValue{Name: "role", Value: b})
 	}
 	if b, err := json.Marshal(x.Nickname); err == nil {
-		out = append(out, entkeylin.FieldValue{Name: "nickname", Value: b})
+		out = append(out, userschema.FieldValue{Name: "nickname", Value: b})
 	}
 	return out
 }
@@ -186,26 +186,26 @@ func keylinApplyUpdate(u *UserUpdateOne, extra any) error {
 }
 
 // keylinDecodeRole reads role from a request body into in.
-func keylinDecodeRole(body map[string]json.RawMessage, in *UserInput, set *bool, errs *[]entkeylin.FieldError) {
+func keylinDecodeRole(body map[string]json.RawMessage, in *UserInput, set *bool, errs *[]userschema.FieldError) {
 	raw, ok := body["role"]
 	if !ok {
 		return
 	}
-	v, ok := entkeylin.DecodeString(raw)
+	v, ok := userschema.DecodeString(raw)
 	if !ok {
-		*errs = append(*errs, entkeylin.FieldError{Field: "role", Type: "enum", Msg: "Input should be 'member' or 'admin'"})
+		*errs = append(*errs, userschema.FieldError{Field: "role", Type: "enum", Msg: "Input should be 'member' or 'admin'"})
 		return
 	}
 	x := user.Role(v)
 	if err := user.RoleValidator(x); err != nil {
-		*errs = append(*errs, entkeylin.FieldError{Field: "role", Type: "enum", Msg: "Input should be 'member' or 'admin'"})
+		*errs = append(*errs, userschema.FieldError{Field: "role", Type: "enum", Msg: "Input should be 'member' or 'admin'"})
 		return
 	}
 	in.Role, *set = &x, true
 }
 
 // keylinDecodeNickname reads nickname from a request body into in.
-func keylinDecodeNickname(body map[string]json.RawMessage, in *UserInput, set *bool, errs *[]entkeylin.FieldError) {
+func keylinDecodeNickname(body map[string]json.RawMessage, in *UserInput, set *bool, errs *[]userschema.FieldError) {
 	raw, ok := body["nickname"]
 	if !ok {
 		return
@@ -214,18 +214,18 @@ func keylinDecodeNickname(body map[string]json.RawMessage, in *UserInput, set *b
 		in.ClearNickname, *set = true, true
 		return
 	}
-	v, ok := entkeylin.DecodeString(raw)
+	v, ok := userschema.DecodeString(raw)
 	if !ok {
-		*errs = append(*errs, entkeylin.FieldError{Field: "nickname", Type: "string_type", Msg: "Input should be a valid string"})
+		*errs = append(*errs, userschema.FieldError{Field: "nickname", Type: "string_type", Msg: "Input should be a valid string"})
 		return
 	}
 	if utf8.RuneCountInString(v) > 40 {
-		*errs = append(*errs, entkeylin.FieldError{Field: "nickname", Type: "string_too_long", Msg: "String should have at most 40 characters"})
+		*errs = append(*errs, userschema.FieldError{Field: "nickname", Type: "string_too_long", Msg: "String should have at most 40 characters"})
 		return
 	}
 	x := string(v)
 	if err := user.NicknameValidator(x); err != nil {
-		*errs = append(*errs, entkeylin.FieldError{Field: "nickname", Type: "value_error", Msg: "Value error, " + err.Error()})
+		*errs = append(*errs, userschema.FieldError{Field: "nickname", Type: "value_error", Msg: "Value error, " + err.Error()})
 		return
 	}
 	in.Nickname, *set = &x, true

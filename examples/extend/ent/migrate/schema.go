@@ -9,6 +9,28 @@ import (
 )
 
 var (
+	// OrdersColumns holds the columns for the "orders" table.
+	OrdersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "item", Type: field.TypeString, Size: 200},
+		{Name: "quantity", Type: field.TypeInt, Default: 1},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "user_orders", Type: field.TypeUUID},
+	}
+	// OrdersTable holds the schema information for the "orders" table.
+	OrdersTable = &schema.Table{
+		Name:       "orders",
+		Columns:    OrdersColumns,
+		PrimaryKey: []*schema.Column{OrdersColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "orders_users_orders",
+				Columns:    []*schema.Column{OrdersColumns[4]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.NoAction,
+			},
+		},
+	}
 	// KeylinRateLimitsColumns holds the columns for the "keylin_rate_limits" table.
 	KeylinRateLimitsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeString, Size: 64, SchemaType: map[string]string{"postgres": "varchar(64)"}},
@@ -98,7 +120,7 @@ var (
 		{Name: "tokens_valid_after", Type: field.TypeTime, Nullable: true},
 		{Name: "credential_version", Type: field.TypeInt64, Default: 0},
 		{Name: "role", Type: field.TypeEnum, Enums: []string{"member", "admin"}, Default: "member"},
-		{Name: "nickname", Type: field.TypeString, Nullable: true, Size: 40},
+		{Name: "nickname", Type: field.TypeString, Nullable: true, SchemaType: map[string]string{"postgres": "varchar(40)"}},
 		{Name: "internal_note", Type: field.TypeString, Nullable: true},
 	}
 	// UsersTable holds the schema information for the "users" table.
@@ -116,6 +138,7 @@ var (
 	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		OrdersTable,
 		KeylinRateLimitsTable,
 		KeylinRefreshTokensTable,
 		KeylinSessionsTable,
@@ -124,6 +147,7 @@ var (
 )
 
 func init() {
+	OrdersTable.ForeignKeys[0].RefTable = UsersTable
 	KeylinRateLimitsTable.Annotation = &entsql.Annotation{
 		Table: "keylin_rate_limits",
 	}
