@@ -54,6 +54,7 @@ bench: ## run the benchmarks
 fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzParsePHC$$' -fuzztime=$(FUZZTIME) ./authn/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseAccess$$' -fuzztime=$(FUZZTIME) ./authn/
+	$(GO) test -run='^$$' -fuzz='^FuzzHashRefreshToken$$' -fuzztime=$(FUZZTIME) ./authn/
 
 check-generated: ## fail when generated code or migrations are stale
 	$(GO) generate ./ent/...
