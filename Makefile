@@ -55,6 +55,9 @@ bench: ## run the benchmarks
 fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzParsePHC$$' -fuzztime=$(FUZZTIME) ./authn/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseAccess$$' -fuzztime=$(FUZZTIME) ./authn/
+	$(GO) test -run='^$$' -fuzz='^FuzzHashRefreshToken$$' -fuzztime=$(FUZZTIME) ./authn/
+	$(GO) test -run='^$$' -fuzz='^FuzzLoginForm$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=0 ./httpapi/
+	$(GO) test -run='^$$' -fuzz='^FuzzJSONBody$$' -fuzztime=$(FUZZTIME) -fuzzminimizetime=0 ./httpapi/
 
 check-generated: ## fail when generated code or migrations are stale
 	$(GO) generate ./ent/...

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -1281,8 +1282,11 @@ func deref[T any](p *T, def T) T {
 	return *p
 }
 
-// truncate cuts s to at most n bytes, on a character boundary.
+// truncate cuts s to at most n bytes, on a character boundary, after
+// replacing invalid UTF-8 and removing NUL bytes, which PostgreSQL's text
+// refuses (a client's User-Agent may be Latin-1).
 func truncate(s string, n int) string {
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 	if len(s) <= n {
 		return s
 	}
