@@ -20,10 +20,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/keylin/keylin/authn"
 	"github.com/keylin/keylin/config"
@@ -51,12 +55,13 @@ type Service struct {
 	// Settings are the settings the Service was built from.
 	Settings config.Settings
 
-	store  authn.Store
-	log    *slog.Logger
-	queue  *mail.Queue
-	warn   []string
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	store    authn.Store
+	log      *slog.Logger
+	queue    *mail.Queue
+	warn     []string
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	draining atomic.Bool
 }
 
 // Option configures [New]; a bad option makes New fail.
@@ -324,3 +329,63 @@ func (s *Service) Ready(ctx context.Context) error {
 	defer cancel()
 	return p.Ping(ctx)
 }
+
+// serverBodyLimit bounds every request body of Echo's server; keylin's own
+// routes read at most httpapi.DefaultMaxBodyBytes of it.
+const serverBodyLimit = 1 << 20
+
+// Echo returns a new Echo application serving keylin the way `keylin serve`
+// does: every router at the default prefixes, /healthz and /readyz (GET and
+// HEAD), and the production middleware — request ids, the request log,
+// panic recovery, security headers, a 1 MiB body limit, CORS for
+// ALLOWED_ORIGINS, X-Forwarded-For believed from TRUSTED_PROXIES only —
+// with errors in the contract's shape. An application that keeps its own
+// Echo instead mounts s.API and picks the middleware it wants from httpapi.
+func (s *Service) Echo() (*echo.Echo, error) {
+	app := echo.New()
+	app.HideBanner, app.HidePort = true, true
+	app.HTTPErrorHandler = httpapi.ErrorHandler(s.log)
+	ipx, err := httpapi.TrustedProxies(s.Settings.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+	app.IPExtractor = ipx
+	app.Use(
+		httpapi.RequestID(),
+		httpapi.RequestLogger(s.log),
+		httpapi.Recover(s.log),
+		httpapi.SecurityHeaders(),
+		httpapi.BodyLimit(serverBodyLimit),
+	)
+	if len(s.Settings.AllowedOrigins) > 0 {
+		cors, err := httpapi.CORS(s.Settings.AllowedOrigins)
+		if err != nil {
+			return nil, err
+		}
+		app.Use(cors)
+	}
+	healthz := func(c echo.Context) error {
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	}
+	readyz := func(c echo.Context) error {
+		if s.draining.Load() {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"detail": "shutting down"})
+		}
+		if err := s.Ready(c.Request().Context()); err != nil {
+			s.log.Warn("readiness check failed", "error", err)
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"detail": "database unreachable"})
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	}
+	for path, h := range map[string]echo.HandlerFunc{"/healthz": healthz, "/readyz": readyz} {
+		app.GET(path, h)
+		app.HEAD(path, h) // load balancers probe with HEAD too
+	}
+	s.API.MountAll(app)
+	return app, nil
+}
+
+// Drain makes /readyz fail from now on, so that load balancers stop
+// sending requests: call it when shutdown begins, before the server stops
+// listening (SHUTDOWN_DELAY says how long `keylin serve` waits between).
+func (s *Service) Drain() { s.draining.Store(true) }

@@ -1047,6 +1047,7 @@ func (m *Manager) ResetPassword(ctx context.Context, token, password string) (*U
 		return nil, err
 	}
 	m.audit(ctx, AuditEvent{Type: EventReset, UserID: u.ID})
+	m.audit(ctx, AuditEvent{Type: EventSessionEnded, UserID: u.ID, Reason: "password_reset"})
 	m.after(ctx, "AfterResetPassword", u, m.hooks.AfterResetPassword(ctx, u))
 	return u, nil
 }
@@ -1180,6 +1181,16 @@ func (m *Manager) update(ctx context.Context, u *User, in UserUpdate, self bool,
 	if ch.HashedPassword != nil {
 		m.audit(ctx, AuditEvent{Type: EventPasswordChanged, UserID: nu.ID, SessionID: ch.KeepSession})
 	}
+	if ch.BumpCredentials {
+		reason := "password_changed"
+		if ch.HashedPassword == nil {
+			reason = "deactivated"
+		}
+		if ch.KeepSession != uuid.Nil {
+			reason += "_others"
+		}
+		m.audit(ctx, AuditEvent{Type: EventSessionEnded, UserID: nu.ID, Reason: reason})
+	}
 	if newMailbox {
 		m.audit(ctx, AuditEvent{Type: EventEmailChanged, UserID: nu.ID})
 		m.after(ctx, "AfterEmailChanged", nu, m.hooks.AfterEmailChanged(ctx, nu, u.Email))
@@ -1224,6 +1235,7 @@ func (m *Manager) Delete(ctx context.Context, u *User) error {
 		return err
 	}
 	m.audit(ctx, AuditEvent{Type: EventUserDeleted, UserID: u.ID})
+	m.audit(ctx, AuditEvent{Type: EventSessionEnded, UserID: u.ID, Reason: "user_deleted"})
 	m.after(ctx, "AfterDelete", u, m.hooks.AfterDelete(ctx, u))
 	return nil
 }

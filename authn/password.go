@@ -65,32 +65,37 @@ func DefaultHashParams() HashParams {
 // Validate refuses parameters below OWASP's minimum for argon2id
 // (Memory >= 19456 KiB and Iterations >= 2), Parallelism 0, salts or keys
 // shorter than 16 bytes, and values above the sanity bounds (Memory 1 GiB,
-// Iterations 10, Parallelism 16, SaltLen 64, KeyLen 128). The error names the
-// field and the bound.
+// Iterations 10, Parallelism 16, SaltLen 64, KeyLen 128). Every refused
+// parameter is a *HashParamError, joined.
 func (p HashParams) Validate() error {
-	switch {
-	case p.Memory < minMemory:
-		return fmt.Errorf("authn: hash params: Memory %d KiB is below the minimum of %d KiB", p.Memory, minMemory)
-	case p.Memory > maxMemory:
-		return fmt.Errorf("authn: hash params: Memory %d KiB is above the maximum of %d KiB", p.Memory, maxMemory)
-	case p.Iterations < minIterations:
-		return fmt.Errorf("authn: hash params: Iterations %d is below the minimum of %d", p.Iterations, minIterations)
-	case p.Iterations > maxIterations:
-		return fmt.Errorf("authn: hash params: Iterations %d is above the maximum of %d", p.Iterations, maxIterations)
-	case p.Parallelism < 1:
-		return fmt.Errorf("authn: hash params: Parallelism %d is below the minimum of 1", p.Parallelism)
-	case p.Parallelism > maxParallelism:
-		return fmt.Errorf("authn: hash params: Parallelism %d is above the maximum of %d", p.Parallelism, maxParallelism)
-	case p.SaltLen < minSaltLen:
-		return fmt.Errorf("authn: hash params: SaltLen %d is below the minimum of %d bytes", p.SaltLen, minSaltLen)
-	case p.SaltLen > maxSaltLen:
-		return fmt.Errorf("authn: hash params: SaltLen %d is above the maximum of %d bytes", p.SaltLen, maxSaltLen)
-	case p.KeyLen < minKeyLen:
-		return fmt.Errorf("authn: hash params: KeyLen %d is below the minimum of %d bytes", p.KeyLen, minKeyLen)
-	case p.KeyLen > maxKeyLen:
-		return fmt.Errorf("authn: hash params: KeyLen %d is above the maximum of %d bytes", p.KeyLen, maxKeyLen)
+	var errs []error
+	check := func(param string, v, lo, hi uint64, unit string) {
+		switch {
+		case v < lo:
+			errs = append(errs, &HashParamError{Param: param, Value: v, Unit: unit, Reason: fmt.Sprintf("is below the minimum of %d%s", lo, unit)})
+		case v > hi:
+			errs = append(errs, &HashParamError{Param: param, Value: v, Unit: unit, Reason: fmt.Sprintf("is above the maximum of %d%s", hi, unit)})
+		}
 	}
-	return nil
+	check("Memory", uint64(p.Memory), minMemory, maxMemory, " KiB")
+	check("Iterations", uint64(p.Iterations), minIterations, maxIterations, "")
+	check("Parallelism", uint64(p.Parallelism), 1, maxParallelism, "")
+	check("SaltLen", uint64(p.SaltLen), minSaltLen, maxSaltLen, " bytes")
+	check("KeyLen", uint64(p.KeyLen), minKeyLen, maxKeyLen, " bytes")
+	return errors.Join(errs...)
+}
+
+// HashParamError is a hash parameter [HashParams.Validate] refuses.
+type HashParamError struct {
+	Param  string // "Memory", "Iterations", "Parallelism", "SaltLen" or "KeyLen"
+	Value  uint64
+	Unit   string // " KiB", " bytes" or ""
+	Reason string // e.g. "is below the minimum of 19456 KiB"
+}
+
+// Error names the parameter, its value and the bound.
+func (e *HashParamError) Error() string {
+	return fmt.Sprintf("authn: hash params: %s %d%s %s", e.Param, e.Value, e.Unit, e.Reason)
 }
 
 // hasherConfig collects the options of [NewHasher].

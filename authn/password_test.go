@@ -10,6 +10,7 @@ import (
 	"math/rand"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"testing/quick"
@@ -489,12 +490,26 @@ func TestHashParamsValidate(t *testing.T) {
 		{"IterationsAbove10", with(func(p *authn.HashParams) { p.Iterations = 11 }), "Iterations"},
 		{"ParallelismZero", with(func(p *authn.HashParams) { p.Parallelism = 0 }), "Parallelism 0 is below the minimum of 1"},
 		{"ParallelismAbove16", with(func(p *authn.HashParams) { p.Parallelism = 17 }), "Parallelism"},
-		{"SaltShort", with(func(p *authn.HashParams) { p.SaltLen = 15 }), "SaltLen 15 is below the minimum of 16"},
+		{"SaltShort", with(func(p *authn.HashParams) { p.SaltLen = 15 }), "SaltLen 15 bytes is below the minimum of 16 bytes"},
 		{"SaltLong", with(func(p *authn.HashParams) { p.SaltLen = 65 }), "SaltLen"},
-		{"KeyShort", with(func(p *authn.HashParams) { p.KeyLen = 15 }), "KeyLen 15 is below the minimum of 16"},
+		{"KeyShort", with(func(p *authn.HashParams) { p.KeyLen = 15 }), "KeyLen 15 bytes is below the minimum of 16 bytes"},
 		{"KeyLong", with(func(p *authn.HashParams) { p.KeyLen = 129 }), "KeyLen"},
 		{"Zero", authn.HashParams{}, "Memory"},
 	}
+	t.Run("EveryProblemTyped", func(t *testing.T) {
+		err := authn.HashParams{}.Validate()
+		var params []string
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			var pe *authn.HashParamError
+			if !errors.As(e, &pe) {
+				t.Fatalf("%v is not a *HashParamError", e)
+			}
+			params = append(params, pe.Param)
+		}
+		if want := []string{"Memory", "Iterations", "Parallelism", "SaltLen", "KeyLen"}; !slices.Equal(params, want) {
+			t.Fatalf("problems %v, want %v", params, want)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.params.Validate()

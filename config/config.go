@@ -5,7 +5,7 @@
 //
 //	var s config.Settings
 //	if err := config.Load(ctx, &s); err != nil {
-//		return err // names every invalid variable, e.g. "config: JWT_SECRET: required; HASH_ITERATIONS: must be at least 2"
+//		return err // names every invalid variable, e.g. "config: JWT_SECRET: required; HASH_ITERATIONS: 1 is below the minimum of 2 (…)"
 //	}
 //	db, err := s.Database()
 //
@@ -34,7 +34,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"math"
-	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -49,6 +48,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/keylin/keylin/authn"
+	"github.com/keylin/keylin/mail"
 )
 
 // Settings are keylin's settings. Each field is read from the environment
@@ -241,7 +241,7 @@ func (e *VarError) Unwrap() error { return e.Err }
 
 // ValidationError lists every invalid variable [Load] or [Settings.Validate]
 // found. Its message names them all, e.g.
-// "config: JWT_SECRET: required; HASH_ITERATIONS: must be at least 2";
+// "config: JWT_SECRET: required; HASH_ITERATIONS: 1 is below the minimum of 2 (…)";
 // errors.As finds each [*VarError] through Unwrap.
 type ValidationError struct {
 	Vars []*VarError
@@ -378,14 +378,13 @@ func (s *Settings) Validate() error {
 		bad("ALLOWED_ORIGINS", "* cannot be used: keylin's CORS allows credentials (cookies, Authorization), and a wildcard would let every site use them; list the origins")
 	}
 
-	if s.HashMemoryKiB < 19456 {
-		bad("HASH_MEMORY_KIB", "must be at least 19456 (19 MiB, OWASP's minimum for argon2id; got %d)", s.HashMemoryKiB)
-	}
-	if s.HashIterations < 2 {
-		bad("HASH_ITERATIONS", "must be at least 2 (OWASP's minimum for argon2id; got %d)", s.HashIterations)
-	}
-	if s.HashParallelism < 1 {
-		bad("HASH_PARALLELISM", "must be at least 1")
+	// The hasher's own rule: what it would refuse at start-up is refused here.
+	hashVars := map[string]string{"Memory": "HASH_MEMORY_KIB", "Iterations": "HASH_ITERATIONS", "Parallelism": "HASH_PARALLELISM"}
+	for _, e := range joined(s.hashParams().Validate()) {
+		var pe *authn.HashParamError
+		if errors.As(e, &pe) && hashVars[pe.Param] != "" {
+			bad(hashVars[pe.Param], "%d%s %s (OWASP's minimum for argon2id is m=19456 KiB, t=2)", pe.Value, pe.Unit, pe.Reason)
+		}
 	}
 	if s.HashMaxConcurrent < 0 {
 		bad("HASH_MAX_CONCURRENT", "must be 0 (one per CPU) or more (got %d)", s.HashMaxConcurrent)
@@ -394,14 +393,14 @@ func (s *Settings) Validate() error {
 	if u, err := url.Parse(s.MailURL); err != nil || u.Scheme == "" {
 		bad("MAIL_URL", `must be a URL with a scheme, such as "console:" or "smtp://host:587"`)
 	}
-	if _, err := mail.ParseAddress(s.MailFrom); err != nil {
-		bad("MAIL_FROM", "must be an e-mail address such as \"keylin@example.com\" or \"Keylin <keylin@example.com>\" (got %q)", s.MailFrom)
+	if err := mail.CheckFrom(s.MailFrom); err != nil {
+		bad("MAIL_FROM", "%v", err)
 	}
 	for _, l := range []struct{ name, v string }{
 		{"VERIFY_URL", s.VerifyURL},
 		{"RESET_PASSWORD_URL", s.ResetPasswordURL},
 	} {
-		if err := checkLinkTemplate(l.v); err != nil {
+		if err := mail.CheckLinkTemplate(l.v); err != nil {
 			bad(l.name, "%v", err)
 		}
 	}
@@ -418,17 +417,6 @@ func (s *Settings) Validate() error {
 		bad("LOG_LEVEL", "must be one of debug, info, warn, error (got %q)", s.LogLevel)
 	}
 	return asValidationError(vars)
-}
-
-func checkLinkTemplate(v string) error {
-	u, err := url.Parse(strings.ReplaceAll(v, "{token}", "TOKEN"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("must be an http(s) URL (got %q)", v)
-	}
-	if !strings.Contains(v, "{token}") {
-		return fmt.Errorf("must contain {token}, where the token goes (got %q)", v)
-	}
-	return nil
 }
 
 func parseLevel(v string) (slog.Level, bool) {
@@ -777,16 +765,33 @@ func describeDotEnvError(src []byte, err error) string {
 	return "malformed .env file"
 }
 
+// hashParams are the argon2id parameters of the settings, with pwdlib's
+// salt and key lengths.
+func (s *Settings) hashParams() authn.HashParams {
+	def := authn.DefaultHashParams()
+	return authn.HashParams{
+		Memory: s.HashMemoryKiB, Iterations: s.HashIterations, Parallelism: s.HashParallelism,
+		SaltLen: def.SaltLen, KeyLen: def.KeyLen,
+	}
+}
+
+// joined returns the errors err joins, or err alone.
+func joined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
 // HasherOptions are the authn.NewHasher options the settings make: the
 // argon2id parameters (with pwdlib's salt and key lengths), the hashing
 // slots and the wait for one.
 func (s *Settings) HasherOptions() []authn.HasherOption {
-	def := authn.DefaultHashParams()
 	opts := []authn.HasherOption{
-		authn.WithHashParams(authn.HashParams{
-			Memory: s.HashMemoryKiB, Iterations: s.HashIterations, Parallelism: s.HashParallelism,
-			SaltLen: def.SaltLen, KeyLen: def.KeyLen,
-		}),
+		authn.WithHashParams(s.hashParams()),
 		authn.WithMaxHashWait(s.HashMaxWait),
 	}
 	if s.HashMaxConcurrent > 0 {

@@ -312,11 +312,14 @@ func TestLoad_Hashing(t *testing.T) {
 		}
 	})
 	for _, tc := range []struct{ name, variable, in, message string }{
-		{"MemoryBelowOWASP", "HASH_MEMORY_KIB", "19455", "must be at least 19456"},
+		{"MemoryBelowOWASP", "HASH_MEMORY_KIB", "19455", "19455 KiB is below the minimum of 19456 KiB"},
+		{"MemoryAboveSanity", "HASH_MEMORY_KIB", "2097152", "is above the maximum of 1048576 KiB"},
+		{"IterationsAboveSanity", "HASH_ITERATIONS", "11", "11 is above the maximum of 10"},
 		{"MemoryNotANumber", "HASH_MEMORY_KIB", "64MiB", `must be a whole number from 0 to 4294967295 (got "64MiB")`},
-		{"IterationsBelowOWASP", "HASH_ITERATIONS", "1", "must be at least 2"},
+		{"IterationsBelowOWASP", "HASH_ITERATIONS", "1", "1 is below the minimum of 2"},
 		{"IterationsNegative", "HASH_ITERATIONS", "-3", "must be a whole number"},
-		{"ParallelismZero", "HASH_PARALLELISM", "0", "must be at least 1"},
+		{"ParallelismZero", "HASH_PARALLELISM", "0", "0 is below the minimum of 1"},
+		{"ParallelismAboveSanity", "HASH_PARALLELISM", "17", "17 is above the maximum of 16"},
 		{"ParallelismTooBig", "HASH_PARALLELISM", "256", "from 0 to 255"},
 		{"MaxConcurrentNegative", "HASH_MAX_CONCURRENT", "-1", "must be 0 (one per CPU) or more"},
 	} {
@@ -346,9 +349,9 @@ func TestLoad_Mail(t *testing.T) {
 	})
 	for _, tc := range []struct{ name, variable, in, message string }{
 		{"MailURLNoScheme", "MAIL_URL", "mail.example", "must be a URL with a scheme"},
-		{"MailFromInvalid", "MAIL_FROM", "not an address", "must be an e-mail address"},
+		{"MailFromInvalid", "MAIL_FROM", "not an address", "must be an address such as"},
 		{"VerifyURLNoToken", "VERIFY_URL", "https://app.example/verify", "must contain {token}"},
-		{"ResetURLNotHTTP", "RESET_PASSWORD_URL", "ftp://x/{token}", "must be an http(s) URL"},
+		{"ResetURLNotHTTP", "RESET_PASSWORD_URL", "ftp://x/{token}", "must be an absolute http or https URL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := load(t, with(tc.variable, tc.in))

@@ -53,7 +53,7 @@ func ExampleLoad() {
 	// 15m0s 1h0m0s
 	// true
 	// postgres postgresql+asyncpg://keylin:xxxxx@db.internal:5432/app
-	// config: JWT_SECRET: must not be the placeholder "changeme"; generate one with `openssl rand -hex 32`; HASH_ITERATIONS: must be at least 2 (OWASP's minimum for argon2id; got 1); LOG_LEVEL: must be one of debug, info, warn, error (got "loud")
+	// config: JWT_SECRET: must not be the placeholder "changeme"; generate one with `openssl rand -hex 32`; HASH_ITERATIONS: 1 is below the minimum of 2 (OWASP's minimum for argon2id is m=19456 KiB, t=2); LOG_LEVEL: must be one of debug, info, warn, error (got "loud")
 }
 
 func ExampleParseDatabaseURL() {

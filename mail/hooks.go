@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/mail"
 	"strings"
 
 	"github.com/keylin/keylin/authn"
@@ -70,8 +69,8 @@ func WithSender(s Sender) Option {
 // the variable at fault: MAIL_URL, MAIL_FROM, VERIFY_URL (which must be an
 // absolute http(s) URL containing {token}) or RESET_PASSWORD_URL (likewise).
 func NewHooks(cfg Config, opts ...Option) (*Hooks, error) {
-	if _, err := mail.ParseAddress(cfg.From); err != nil || strings.ContainsAny(cfg.From, "\r\n") {
-		return nil, fmt.Errorf("%w: MAIL_FROM must be an address such as \"keylin@example.com\" or \"Keylin <keylin@example.com>\" (got %q)", ErrConfig, cfg.From)
+	if err := CheckFrom(cfg.From); err != nil {
+		return nil, fmt.Errorf("%w: MAIL_FROM %w", ErrConfig, err)
 	}
 	if err := checkTemplate("VERIFY_URL", cfg.VerifyURL); err != nil {
 		return nil, err

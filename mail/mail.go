@@ -126,15 +126,34 @@ func badURL(why string) error {
 	return fmt.Errorf("%w: MAIL_URL %s; accepted forms are %s", ErrConfig, why, acceptedURLs)
 }
 
-// checkTemplate validates a link template: an absolute http(s) URL holding
-// {token}.
-func checkTemplate(name, tmpl string) error {
+// CheckLinkTemplate validates a link template (VERIFY_URL,
+// RESET_PASSWORD_URL): an absolute http(s) URL holding {token}, where the
+// query-escaped token goes. Its error says what is wrong, without the
+// variable's name.
+func CheckLinkTemplate(tmpl string) error {
 	if !strings.Contains(tmpl, "{token}") {
-		return fmt.Errorf("%w: %s must contain {token} (got %q)", ErrConfig, name, tmpl)
+		return fmt.Errorf("must contain {token}, where the token goes (got %q)", tmpl)
 	}
 	u, err := url.Parse(strings.ReplaceAll(tmpl, "{token}", "TOKEN"))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%w: %s must be an absolute http or https URL (got %q)", ErrConfig, name, tmpl)
+		return fmt.Errorf("must be an absolute http or https URL (got %q)", tmpl)
+	}
+	return nil
+}
+
+// CheckFrom validates a sender address (MAIL_FROM): "keylin@example.com"
+// or "Keylin <keylin@example.com>", on one line.
+func CheckFrom(from string) error {
+	if _, err := mail.ParseAddress(from); err != nil || strings.ContainsAny(from, "\r\n") {
+		return fmt.Errorf(`must be an address such as "keylin@example.com" or "Keylin <keylin@example.com>" (got %q)`, from)
+	}
+	return nil
+}
+
+// checkTemplate is CheckLinkTemplate with the variable's name.
+func checkTemplate(name, tmpl string) error {
+	if err := CheckLinkTemplate(tmpl); err != nil {
+		return fmt.Errorf("%w: %s %w", ErrConfig, name, err)
 	}
 	return nil
 }

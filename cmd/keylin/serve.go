@@ -8,14 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/keylin/keylin"
 	"github.com/keylin/keylin/ent"
-	"github.com/keylin/keylin/httpapi"
 )
 
 // Server limits of `keylin serve`.
@@ -25,7 +23,6 @@ const (
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 120 * time.Second
 	shutdownTimeout   = 25 * time.Second
-	serverBodyLimit   = 1 << 20
 )
 
 // onListen is told the address serve listens on; tests set it.
@@ -62,64 +59,25 @@ func serveCommand() *command {
 
 // server is the running login service.
 type server struct {
-	core     *core
-	svc      *keylin.Service
-	echo     *echo.Echo
-	log      *slog.Logger
-	stopping atomic.Bool // set when shutdown begins: /readyz fails from then on
+	core *core
+	svc  *keylin.Service
+	echo *echo.Echo
+	log  *slog.Logger
 }
 
 func newServer(c *core, e *env) (*server, error) {
-	s := c.settings
-	svc, err := keylin.New(s, ent.NewAuthnStore(c.client), keylin.WithLogger(c.log), keylin.WithConsole(e.stderr))
+	svc, err := keylin.New(c.settings, ent.NewAuthnStore(c.client), keylin.WithLogger(c.log), keylin.WithConsole(e.stderr))
 	if err != nil {
 		return nil, err
 	}
 	for _, w := range svc.Warnings() {
 		c.log.Warn(w)
 	}
-	srv := &server{core: c, svc: svc, log: c.log}
-
-	app := echo.New()
-	app.HideBanner, app.HidePort = true, true
-	app.HTTPErrorHandler = httpapi.ErrorHandler(c.log)
-	if app.IPExtractor, err = httpapi.TrustedProxies(s.TrustedProxies); err != nil {
+	app, err := svc.Echo()
+	if err != nil {
 		return nil, err
 	}
-	app.Use(
-		httpapi.RequestID(),
-		httpapi.RequestLogger(c.log),
-		httpapi.Recover(c.log),
-		httpapi.SecurityHeaders(),
-		httpapi.BodyLimit(serverBodyLimit),
-	)
-	if len(s.AllowedOrigins) > 0 {
-		cors, err := httpapi.CORS(s.AllowedOrigins)
-		if err != nil {
-			return nil, err
-		}
-		app.Use(cors)
-	}
-	healthz := func(ec echo.Context) error {
-		return ec.JSON(http.StatusOK, map[string]string{"status": "ok"})
-	}
-	readyz := func(ec echo.Context) error {
-		if srv.stopping.Load() {
-			return ec.JSON(http.StatusServiceUnavailable, map[string]string{"detail": "shutting down"})
-		}
-		if err := svc.Ready(ec.Request().Context()); err != nil {
-			c.log.Warn("readiness check failed", "error", err)
-			return ec.JSON(http.StatusServiceUnavailable, map[string]string{"detail": "database unreachable"})
-		}
-		return ec.JSON(http.StatusOK, map[string]string{"status": "ready"})
-	}
-	for path, h := range map[string]echo.HandlerFunc{"/healthz": healthz, "/readyz": readyz} {
-		app.GET(path, h)
-		app.HEAD(path, h) // load balancers probe with HEAD too
-	}
-	svc.API.MountAll(app)
-	srv.echo = app
-	return srv, nil
+	return &server{core: c, svc: svc, echo: app, log: c.log}, nil
 }
 
 // run serves until ctx ends (SIGINT/SIGTERM), then lets in-flight requests
@@ -147,7 +105,7 @@ func (s *server) run(ctx context.Context, addr string) error {
 		return err
 	case <-ctx.Done():
 	}
-	s.stopping.Store(true)
+	s.svc.Drain()
 	if d := s.core.settings.ShutdownDelay; d > 0 {
 		s.log.Info("shutting down: /readyz fails, still serving", "for", d)
 		time.Sleep(d)

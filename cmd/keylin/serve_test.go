@@ -47,9 +47,22 @@ type served struct {
 // startServe runs `keylin serve` in-process on a free port.
 func startServe(t *testing.T, dbURL string, args ...string) *served {
 	t.Helper()
+	return startServeVars(t, dbURL, nil, args...)
+}
+
+// startServeVars is startServe with the variables in vars set last; a
+// MAIL_URL among them must be a file: URL.
+func startServeVars(t *testing.T, dbURL string, vars map[string]string, args ...string) *served {
+	t.Helper()
 	cheapEnv(t, dbURL)
 	mailFile := filepath.Join(t.TempDir(), "mail.jsonl")
 	t.Setenv("MAIL_URL", "file:"+mailFile)
+	for k, v := range vars {
+		t.Setenv(k, v)
+		if k == "MAIL_URL" {
+			mailFile = strings.TrimPrefix(v, "file:")
+		}
+	}
 	addrc := make(chan string, 1)
 	onListen = func(a string) { addrc <- a }
 	t.Cleanup(func() { onListen = func(string) {} })
