@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -157,7 +158,10 @@ func WithMaxHashWait(d time.Duration) HasherOption {
 // exactly as argon2-cffi/pwdlib write them; argon2id hashes with any sane
 // parameters and bcrypt hashes are verified. At most a fixed number of
 // hashes run at once, so a flood of logins costs bounded memory; callers
-// beyond that wait for a slot, up to a maximum wait.
+// beyond that wait for a slot, up to a maximum wait. A caller whose
+// expected wait — the callers queued ahead of it, at the measured time of
+// one hash — is longer than the maximum is refused at once with an
+// *OverloadedError, rather than after waiting in vain.
 //
 // A Hasher is safe for concurrent use.
 type Hasher struct {
@@ -167,6 +171,41 @@ type Hasher struct {
 	// dummy is a hash with the current params used by VerifyDummy; its key
 	// is random, which costs the same to check as a real one.
 	dummy argon2Hash
+	// waiting counts the callers queued for a slot.
+	waiting atomic.Int64
+	// avgNanos is a moving average of how long a slot is held (one hash),
+	// 0 until the first one is measured.
+	avgNanos atomic.Int64
+}
+
+// OverloadedError is a hash refused because the slots are busy and the
+// wait would be longer than the Hasher allows. It wraps [ErrOverloaded].
+type OverloadedError struct {
+	// RetryAfter is the expected wait for a slot when it was refused.
+	RetryAfter time.Duration
+	// Queued is how many callers were waiting for a slot.
+	Queued int64
+}
+
+// Error says how long the wait would have been.
+func (e *OverloadedError) Error() string {
+	return fmt.Sprintf("%v: %d waiting for a hashing slot, expected wait %v", ErrOverloaded, e.Queued, e.RetryAfter.Round(time.Millisecond))
+}
+
+// Unwrap makes errors.Is(err, ErrOverloaded) true.
+func (e *OverloadedError) Unwrap() error { return ErrOverloaded }
+
+// HasherStats are a Hasher's live figures, for metrics.
+type HasherStats struct {
+	Slots   int           // how many hashes may run at once
+	InUse   int           // how many run now
+	Waiting int64         // callers queued for a slot
+	AvgHash time.Duration // moving average of one hash; 0 until measured
+}
+
+// Stats returns the Hasher's live figures.
+func (h *Hasher) Stats() HasherStats {
+	return HasherStats{Slots: cap(h.slots), InUse: len(h.slots), Waiting: h.waiting.Load(), AvgHash: time.Duration(h.avgNanos.Load())}
 }
 
 // NewHasher returns a Hasher with pwdlib's default parameters, one slot per
@@ -220,7 +259,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
-	defer h.release()
+	defer h.release(time.Now())
 	ah := argon2Hash{params: h.params, salt: randomBytes(h.params.SaltLen)}
 	ah.key = ah.derive(password)
 	return ah.encode(), nil
@@ -251,7 +290,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (ok, need
 	if err := h.acquire(ctx); err != nil {
 		return false, false, err
 	}
-	defer h.release()
+	defer h.release(time.Now())
 	if ph.bcrypt {
 		err := bcrypt.CompareHashAndPassword([]byte(encoded), []byte(password))
 		switch {
@@ -279,13 +318,14 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	if err := h.acquire(ctx); err != nil {
 		return err
 	}
-	defer h.release()
+	defer h.release(time.Now())
 	key := h.dummy.derive(password)
 	_ = subtle.ConstantTimeCompare(key, h.dummy.key)
 	return nil
 }
 
-// acquire takes a hashing slot, waiting at most h.maxWait.
+// acquire takes a hashing slot, waiting at most h.maxWait; a caller that
+// would wait longer is refused at once.
 func (h *Hasher) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("authn: waiting for a hashing slot: %w", err)
@@ -295,6 +335,11 @@ func (h *Hasher) acquire(ctx context.Context) error {
 		return nil
 	default:
 	}
+	ahead := h.waiting.Add(1)
+	defer h.waiting.Add(-1)
+	if wait := h.expectedWait(ahead); wait > h.maxWait {
+		return &OverloadedError{RetryAfter: wait, Queued: ahead}
+	}
 	t := time.NewTimer(h.maxWait)
 	defer t.Stop()
 	select {
@@ -303,12 +348,34 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("authn: waiting for a hashing slot: %w", ctx.Err())
 	case <-t.C:
-		return fmt.Errorf("%w (no slot free after %v)", ErrOverloaded, h.maxWait)
+		return &OverloadedError{RetryAfter: max(h.expectedWait(h.waiting.Load()), time.Second), Queued: h.waiting.Load()}
 	}
 }
 
-// release gives back a slot taken by acquire.
-func (h *Hasher) release() { <-h.slots }
+// expectedWait is how long the n-th caller in the queue waits for a slot:
+// the slots serve one caller each per hash.
+func (h *Hasher) expectedWait(n int64) time.Duration {
+	slots := int64(cap(h.slots))
+	rounds := (n + slots - 1) / slots
+	return time.Duration(rounds * h.avgNanos.Load())
+}
+
+// release gives back a slot taken by acquire at start, and adds how long
+// it was held to the moving average (weight 1/8).
+func (h *Hasher) release(start time.Time) {
+	d := int64(time.Since(start))
+	for {
+		old := h.avgNanos.Load()
+		avg := d
+		if old != 0 {
+			avg = old + (d-old)/8
+		}
+		if h.avgNanos.CompareAndSwap(old, avg) {
+			break
+		}
+	}
+	<-h.slots
+}
 
 // randomBytes returns n bytes from crypto/rand (which never fails).
 func randomBytes(n uint32) []byte {

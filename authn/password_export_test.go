@@ -18,7 +18,7 @@ func NewHasherUnchecked(p HashParams, slots int, wait time.Duration) *Hasher {
 func HoldSlot(h *Hasher) (release func()) {
 	h.slots <- struct{}{}
 	var once sync.Once
-	return func() { once.Do(h.release) }
+	return func() { once.Do(func() { <-h.slots }) }
 }
 
 // ParsedHash is what ParseHash found in a stored hash.
@@ -72,8 +72,11 @@ func HoldFingerprintSlots(m *Manager, wait time.Duration) (release func()) {
 	return func() {
 		once.Do(func() {
 			for range n {
-				h.release()
+				<-h.slots
 			}
 		})
 	}
 }
+
+// SetAvgHash sets h's measured time of one hash, as if measured.
+func SetAvgHash(h *Hasher, d time.Duration) { h.avgNanos.Store(int64(d)) }

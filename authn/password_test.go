@@ -643,3 +643,52 @@ func TestHashFloodBounded(t *testing.T) {
 		t.Fatalf("peak heap %.1f MiB > %.1f MiB: the hashing slots do not bound memory", pwMiB(peak), pwMiB(limit))
 	}
 }
+
+// TestHasherShedsLoadAtOnce: when the queue ahead means a wait longer
+// than the maximum, a caller is refused at once — while the slots are
+// still busy — with the expected wait, instead of after waiting in vain;
+// callers whose expected wait fits keep their place and are served.
+func TestHasherShedsLoadAtOnce(t *testing.T) {
+	fast := authn.HashParams{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+	h := authn.NewHasherUnchecked(fast, 1, time.Minute)
+	authn.SetAvgHash(h, 6*time.Second) // one hash "takes" 6 s: 10 in the queue fit a minute
+	release := authn.HoldSlot(h)
+	const callers = 30
+	results := make(chan error, callers)
+	for range callers {
+		go func() {
+			_, err := h.Hash(context.Background(), "a password")
+			results <- err
+		}()
+	}
+	var refused []*authn.OverloadedError
+	for len(refused) < callers-10 {
+		select {
+		case err := <-results:
+			var oe *authn.OverloadedError
+			if !errors.As(err, &oe) || !errors.Is(err, authn.ErrOverloaded) {
+				t.Fatalf("while the slot is held: err = %v, want an *OverloadedError", err)
+			}
+			refused = append(refused, oe)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d callers refused while the slot is held, want %d at once", len(refused), callers-10)
+		}
+	}
+	for _, oe := range refused {
+		if oe.Queued <= 10 || oe.RetryAfter <= time.Minute {
+			t.Fatalf("refused with queue %d and wait %v: it would have been served in time", oe.Queued, oe.RetryAfter)
+		}
+	}
+	if s := h.Stats(); s.Waiting != 10 || s.InUse != 1 || s.Slots != 1 {
+		t.Fatalf("stats %+v, want 10 waiting for the one slot in use", s)
+	}
+	release()
+	for range 10 {
+		if err := <-results; err != nil {
+			t.Fatalf("a caller within the maximum wait: %v", err)
+		}
+	}
+	if s := h.Stats(); s.Waiting != 0 || s.InUse != 0 || s.AvgHash >= 6*time.Second {
+		t.Fatalf("stats after the queue drained %+v: the average did not move toward the real hash time", s)
+	}
+}

@@ -154,6 +154,21 @@ type Settings struct {
 	// notice instead: registration then tells nobody which addresses have
 	// accounts.
 	RegisterNoEnumeration bool `env:"REGISTER_NO_ENUMERATION, default=false"`
+	// DatabaseMaxOpenConns bounds the connections one instance opens; 0
+	// means the dialect's default (PostgreSQL 16, SQLite 8). Several
+	// instances on one PostgreSQL must together stay below its
+	// max_connections.
+	DatabaseMaxOpenConns int `env:"DATABASE_MAX_OPEN_CONNS, default=0"`
+	// DatabaseMaxIdleConns bounds the idle connections kept; 0 means the
+	// default (8, at most DatabaseMaxOpenConns).
+	DatabaseMaxIdleConns int `env:"DATABASE_MAX_IDLE_CONNS, default=0"`
+	// DatabaseConnMaxLifetime recycles connections after this long (0:
+	// 30m on PostgreSQL), so that a failover or a pooler's rebalancing
+	// reaches every instance.
+	DatabaseConnMaxLifetime time.Duration `env:"DATABASE_CONN_MAX_LIFETIME, default=0s"`
+	// DatabaseConnMaxIdleTime closes connections idle this long (0: 5m on
+	// PostgreSQL).
+	DatabaseConnMaxIdleTime time.Duration `env:"DATABASE_CONN_MAX_IDLE_TIME, default=0s"`
 	// ShutdownDelay is how long keylin serve keeps serving after SIGTERM
 	// with /readyz already failing, so that a load balancer stops sending
 	// it requests before it closes its listener; 0 closes at once.
@@ -362,6 +377,20 @@ func (s *Settings) Validate() error {
 		if d.v <= 0 {
 			bad(d.name, "must be greater than 0 (got %s)", d.v)
 		}
+	}
+	for _, v := range []struct {
+		name string
+		n    int64
+	}{
+		{"DATABASE_MAX_OPEN_CONNS", int64(s.DatabaseMaxOpenConns)}, {"DATABASE_MAX_IDLE_CONNS", int64(s.DatabaseMaxIdleConns)},
+		{"DATABASE_CONN_MAX_LIFETIME", int64(s.DatabaseConnMaxLifetime)}, {"DATABASE_CONN_MAX_IDLE_TIME", int64(s.DatabaseConnMaxIdleTime)},
+	} {
+		if v.n < 0 {
+			bad(v.name, "must be 0 (the default) or more")
+		}
+	}
+	if s.DatabaseMaxOpenConns > 0 && s.DatabaseMaxIdleConns > s.DatabaseMaxOpenConns {
+		bad("DATABASE_MAX_IDLE_CONNS", "must be at most DATABASE_MAX_OPEN_CONNS (%d; got %d)", s.DatabaseMaxOpenConns, s.DatabaseMaxIdleConns)
 	}
 	if s.ShutdownDelay < 0 {
 		bad("SHUTDOWN_DELAY", "must be 0 or more (got %s)", s.ShutdownDelay)

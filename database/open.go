@@ -66,6 +66,63 @@ type OpenOption interface {
 
 type openConfig struct {
 	ioTimeout time.Duration
+	pool      Pool
+}
+
+// Pool sizes a connection pool. Zero fields take the dialect's default:
+// for PostgreSQL 16 open connections, 8 idle, recycled after 30 minutes,
+// closed after 5 idle minutes; for a SQLite file 8 open and idle (an
+// in-memory SQLite database always has one connection).
+//
+// Several keylin instances share one PostgreSQL: their MaxOpen together
+// must stay below the server's max_connections (100 by default) minus
+// what other clients use. An instance needs few: a login spends most of
+// its time hashing, not in the database, and a token check is one short
+// query, so 16 per instance is plenty on a few cores.
+type Pool struct {
+	MaxOpen     int           // open connections at most
+	MaxIdle     int           // idle connections kept at most
+	MaxLifetime time.Duration // a connection is closed after this long
+	MaxIdleTime time.Duration // an idle connection is closed after this long
+}
+
+// WithPool sizes the connection pool (see [Pool]).
+func WithPool(p Pool) OpenOption {
+	return openOptionFunc(func(c *openConfig) error {
+		if p.MaxOpen < 0 || p.MaxIdle < 0 || p.MaxLifetime < 0 || p.MaxIdleTime < 0 {
+			return fmt.Errorf("database: pool %+v has a negative value", p)
+		}
+		if p.MaxOpen > 0 && p.MaxIdle > p.MaxOpen {
+			return fmt.Errorf("database: pool keeps %d idle connections of at most %d open", p.MaxIdle, p.MaxOpen)
+		}
+		c.pool = p
+		return nil
+	})
+}
+
+// orDefault returns p with its zero fields set to def's.
+func (p Pool) orDefault(def Pool) Pool {
+	if p.MaxOpen == 0 {
+		p.MaxOpen = def.MaxOpen
+	}
+	if p.MaxIdle == 0 {
+		p.MaxIdle = min(def.MaxIdle, p.MaxOpen)
+	}
+	if p.MaxLifetime == 0 {
+		p.MaxLifetime = def.MaxLifetime
+	}
+	if p.MaxIdleTime == 0 {
+		p.MaxIdleTime = def.MaxIdleTime
+	}
+	return p
+}
+
+// apply sizes db.
+func (p Pool) apply(db *sql.DB) {
+	db.SetMaxOpenConns(p.MaxOpen)
+	db.SetMaxIdleConns(p.MaxIdle)
+	db.SetConnMaxLifetime(p.MaxLifetime)
+	db.SetConnMaxIdleTime(p.MaxIdleTime)
 }
 
 type openOptionFunc func(*openConfig) error
@@ -119,19 +176,16 @@ func OpenURL(ctx context.Context, u config.DatabaseURL, opts ...OpenOption) (*DB
 	case dialect.Postgres:
 		db, err = openPostgres(u.DSN, cfg.ioTimeout)
 		if err == nil {
-			db.SetMaxOpenConns(32)
-			db.SetMaxIdleConns(8)
-			db.SetConnMaxIdleTime(5 * time.Minute)
+			cfg.pool.orDefault(Pool{MaxOpen: 16, MaxIdle: 8, MaxLifetime: 30 * time.Minute, MaxIdleTime: 5 * time.Minute}).apply(db)
 		}
 	case dialect.SQLite:
 		dsn, memory := sqliteDSN(u.DSN)
 		db, err = sql.Open("sqlite", dsn)
 		if err == nil && memory {
 			// Each connection to :memory: is a database of its own.
-			db.SetMaxOpenConns(1)
+			Pool{MaxOpen: 1, MaxIdle: 1}.apply(db)
 		} else if err == nil {
-			db.SetMaxOpenConns(8)
-			db.SetMaxIdleConns(8)
+			cfg.pool.orDefault(Pool{MaxOpen: 8, MaxIdle: 8}).apply(db)
 		}
 	default:
 		return nil, fmt.Errorf("database: unsupported dialect %q", u.Dialect)

@@ -104,7 +104,12 @@ func (a *API) writeError(c echo.Context, f flow, err error) error {
 			}
 			setRetryAfter(c, wait)
 		case authn.ErrOverloaded:
-			setRetryAfter(c, overloadedDefaultRetryWait)
+			wait := overloadedDefaultRetryWait
+			var oe *authn.OverloadedError
+			if errors.As(err, &oe) && oe.RetryAfter > 0 {
+				wait = oe.RetryAfter
+			}
+			setRetryAfter(c, wait)
 		case authn.ErrUnavailable:
 			setRetryAfter(c, unavailableRetryAfter)
 		}

@@ -55,7 +55,10 @@ func openCore(ctx context.Context, s config.Settings, log *slog.Logger, migrate 
 			return nil, err
 		}
 	}
-	db, err := database.OpenURL(ctx, u, database.WithIOTimeout(s.DatabaseTimeout))
+	db, err := database.OpenURL(ctx, u, database.WithIOTimeout(s.DatabaseTimeout), database.WithPool(database.Pool{
+		MaxOpen: s.DatabaseMaxOpenConns, MaxIdle: s.DatabaseMaxIdleConns,
+		MaxLifetime: s.DatabaseConnMaxLifetime, MaxIdleTime: s.DatabaseConnMaxIdleTime,
+	}))
 	if err != nil {
 		return nil, err
 	}

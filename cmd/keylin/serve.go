@@ -95,7 +95,8 @@ func (s *server) run(ctx context.Context, addr string) error {
 		IdleTimeout:       idleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	s.log.Info("keylin serving", "addr", ln.Addr().String(), "database", s.core.db.URL.Redacted, "version", versionString())
+	s.log.Info("keylin serving", "addr", ln.Addr().String(), "database", s.core.db.URL.Redacted, "version", versionString(),
+		"db_max_open_conns", s.core.db.Stats().MaxOpenConnections)
 	onListen(ln.Addr().String())
 	s.svc.Start(ctx)
 	errc := make(chan error, 1)

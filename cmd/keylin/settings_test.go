@@ -309,6 +309,13 @@ func settingsCases() map[string]settingsCase {
 				t.Fatalf("sessions %s: the forwarded address from a trusted proxy was not used", b)
 			}
 		}},
+		"Pool": {vars: map[string]string{"DATABASE_MAX_OPEN_CONNS": "3", "DATABASE_MAX_IDLE_CONNS": "2",
+			"DATABASE_CONN_MAX_LIFETIME": "10m", "DATABASE_CONN_MAX_IDLE_TIME": "1m"},
+			check: func(t *testing.T, s *served, _ string) {
+				if !strings.Contains(s.logs.String(), `"db_max_open_conns":3`) {
+					t.Fatalf("the pool is not sized by the settings: %s", s.logs.String())
+				}
+			}},
 		"LogLevel": {vars: map[string]string{"LOG_LEVEL": "warn"}, check: func(t *testing.T, s *served, _ string) {
 			api{t: t, base: s.base}.register("log@example.com")
 			if strings.Contains(s.logs.String(), `"msg":"request"`) {
