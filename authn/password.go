@@ -176,6 +176,9 @@ type Hasher struct {
 	// avgNanos is a moving average of how long a slot is held (one hash),
 	// 0 until the first one is measured.
 	avgNanos atomic.Int64
+	// waits, waitNanos and refused count the callers that waited for a
+	// slot, their total wait, and the callers refused.
+	waits, waitNanos, refused atomic.Int64
 }
 
 // OverloadedError is a hash refused because the slots are busy and the
@@ -201,11 +204,20 @@ type HasherStats struct {
 	InUse   int           // how many run now
 	Waiting int64         // callers queued for a slot
 	AvgHash time.Duration // moving average of one hash; 0 until measured
+	// Waits, WaitTotal and Refused count, since the Hasher was made, the
+	// callers that waited for a slot, their total wait, and the callers
+	// refused with an *OverloadedError.
+	Waits     int64
+	WaitTotal time.Duration
+	Refused   int64
 }
 
 // Stats returns the Hasher's live figures.
 func (h *Hasher) Stats() HasherStats {
-	return HasherStats{Slots: cap(h.slots), InUse: len(h.slots), Waiting: h.waiting.Load(), AvgHash: time.Duration(h.avgNanos.Load())}
+	return HasherStats{
+		Slots: cap(h.slots), InUse: len(h.slots), Waiting: h.waiting.Load(), AvgHash: time.Duration(h.avgNanos.Load()),
+		Waits: h.waits.Load(), WaitTotal: time.Duration(h.waitNanos.Load()), Refused: h.refused.Load(),
+	}
 }
 
 // NewHasher returns a Hasher with pwdlib's default parameters, one slot per
@@ -338,8 +350,14 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	ahead := h.waiting.Add(1)
 	defer h.waiting.Add(-1)
 	if wait := h.expectedWait(ahead); wait > h.maxWait {
+		h.refused.Add(1)
 		return &OverloadedError{RetryAfter: wait, Queued: ahead}
 	}
+	start := time.Now()
+	defer func() {
+		h.waits.Add(1)
+		h.waitNanos.Add(int64(time.Since(start)))
+	}()
 	t := time.NewTimer(h.maxWait)
 	defer t.Stop()
 	select {
@@ -348,6 +366,7 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("authn: waiting for a hashing slot: %w", ctx.Err())
 	case <-t.C:
+		h.refused.Add(1)
 		return &OverloadedError{RetryAfter: max(h.expectedWait(h.waiting.Load()), time.Second), Queued: h.waiting.Load()}
 	}
 }

@@ -154,6 +154,10 @@ type Settings struct {
 	// notice instead: registration then tells nobody which addresses have
 	// accounts.
 	RegisterNoEnumeration bool `env:"REGISTER_NO_ENUMERATION, default=false"`
+	// Metrics makes keylin serve expose Prometheus metrics at /metrics
+	// (requests, latency, hashing slots, database pool). Off by default:
+	// when on, keep /metrics reachable from your monitoring only.
+	Metrics bool `env:"METRICS, default=false"`
 	// DatabaseMaxOpenConns bounds the connections one instance opens; 0
 	// means the dialect's default (PostgreSQL 16, SQLite 8). Several
 	// instances on one PostgreSQL must together stay below its

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keylin/keylin"
 	"github.com/keylin/keylin/ent"
+	"github.com/keylin/keylin/metrics"
 )
 
 // Server limits of `keylin serve`.
@@ -76,6 +77,11 @@ func newServer(c *core, e *env) (*server, error) {
 	app, err := svc.Echo()
 	if err != nil {
 		return nil, err
+	}
+	if c.settings.Metrics {
+		m := metrics.New(metrics.Config{Hasher: svc.Manager.Hasher(), DB: c.db.DB})
+		app.Pre(m.Middleware())
+		app.GET("/metrics", echo.WrapHandler(m.Handler()))
 	}
 	return &server{core: c, svc: svc, echo: app, log: c.log}, nil
 }

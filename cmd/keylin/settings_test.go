@@ -228,6 +228,9 @@ func settingsCases() map[string]settingsCase {
 				if !strings.HasPrefix(h, "$argon2id$v=19$m=20480,t=3,p=2$") {
 					t.Fatalf("stored hash %q does not have the configured parameters", h)
 				}
+				if r, _ := (api{t: t, base: s.base}).call("GET", "/metrics", "", ""); r.StatusCode != 404 {
+					t.Fatalf("/metrics without METRICS=true: %d, want 404", r.StatusCode)
+				}
 			}},
 		"HashSlots": {vars: map[string]string{"HASH_MAX_CONCURRENT": "1", "HASH_MAX_WAIT": "1ms", "HASH_MEMORY_KIB": "131072"},
 			check: func(t *testing.T, s *served, _ string) {
@@ -316,6 +319,24 @@ func settingsCases() map[string]settingsCase {
 					t.Fatalf("the pool is not sized by the settings: %s", s.logs.String())
 				}
 			}},
+		"Metrics": {vars: map[string]string{"METRICS": "true"}, check: func(t *testing.T, s *served, _ string) {
+			a := api{t: t, base: s.base}
+			a.register("metrics@example.com")
+			a.login("metrics@example.com")
+			a.call("GET", "/users/me", "", "")
+			_, b := a.call("GET", "/metrics", "", "")
+			for _, want := range []string{
+				`keylin_http_requests_total{method="POST",route="/auth/register",status="201"} 1`,
+				`keylin_http_requests_total{method="GET",route="/users/me",status="401"} 1`,
+				`keylin_http_request_duration_seconds_bucket{method="POST",route="/auth/jwt/login",status="200",le="+Inf"} 1`,
+				"keylin_hash_slots ", "keylin_hash_slots_in_use ", "keylin_hash_waiting ", "keylin_hash_refused_total ",
+				"keylin_hash_duration_seconds ", "go_sql_max_open_connections{db_name=\"keylin\"}",
+			} {
+				if !strings.Contains(b, want) {
+					t.Errorf("/metrics lacks %q", want)
+				}
+			}
+		}},
 		"LogLevel": {vars: map[string]string{"LOG_LEVEL": "warn"}, check: func(t *testing.T, s *served, _ string) {
 			api{t: t, base: s.base}.register("log@example.com")
 			if strings.Contains(s.logs.String(), `"msg":"request"`) {
