@@ -149,6 +149,7 @@ func TestServePostgresFaults(t *testing.T) {
 		mustRegister(next("before"))
 	}
 	session := mustLogin(known)
+	rotating := mustLogin(known) // refreshed by the test alone
 
 	// The background load, through every fault and recovery.
 	var (
@@ -216,6 +217,10 @@ func TestServePostgresFaults(t *testing.T) {
 		checks = append(checks, check{"POST /auth/jwt/login", r, err})
 		r, err = getMe(s.base, session.AccessToken)
 		checks = append(checks, check{"GET /users/me", r, err})
+		r, err = patchMe(s.base, session.AccessToken, map[string]any{"full_name": "changed while " + fault})
+		checks = append(checks, check{"PATCH /users/me", r, err})
+		r, err = refreshGrant(s.base, rotating.RefreshToken)
+		checks = append(checks, check{"POST /auth/jwt/refresh", r, err})
 		for _, c := range checks {
 			if c.err != nil {
 				t.Fatalf("%s: %s: %v", fault, c.name, c.err)
@@ -258,6 +263,22 @@ func TestServePostgresFaults(t *testing.T) {
 			if err != nil || r.status != http.StatusOK || userEmailOf(r) != known.email {
 				t.Fatalf("after %s: GET /users/me = %v %v", fault, r, err)
 			}
+			// The PATCH refused with 503 changed nothing.
+			if !strings.Contains(r.body, `"full_name":null`) {
+				t.Fatalf("after %s: a refused PATCH /users/me was applied: %s", fault, r.body)
+			}
+		}
+		// The refresh refused with 503 did not spend its token. (A 503 now,
+		// on the shared machine, would leave that unknown: start again.)
+		r, err := refreshGrant(s.base, rotating.RefreshToken)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case r.status == http.StatusServiceUnavailable:
+			retried.Add(1)
+			rotating = mustLogin(known)
+		default:
+			rotating = mustGrant(t, r)
 		}
 	}
 
