@@ -43,7 +43,8 @@ func refreshTokenID(t *testing.T, token string) string {
 // as a load balancer would: what one instance issues or ends, the other
 // honours at once. Tokens and refresh tokens travel; logout, ending one
 // session, ending the other sessions, refresh-token reuse detection and the
-// login rate limit done through one are seen by the other.
+// login rate limit done through one are seen by the other; of concurrent
+// refreshes of one token spread over both, exactly one wins.
 func TestServeTwoInstances(t *testing.T) {
 	pg := dbtest.Migrated(t, "postgres")
 	pgURL, _ := url.Parse(pg.URL.DSN)
@@ -176,6 +177,38 @@ func TestServeTwoInstances(t *testing.T) {
 		expectRefresh(b, g1.RefreshToken, http.StatusBadRequest, "the rotated token after the grace, on B")
 		expectMe(a, g3.AccessToken, http.StatusUnauthorized, "the session after reuse detection on B, on A")
 		expectRefresh(a, g3.RefreshToken, http.StatusBadRequest, "the current token after reuse detection on B, on A")
+	})
+
+	// Of concurrent exchanges of one refresh token on both instances,
+	// exactly one succeeds; the others are refused without ending the
+	// session (they come within the grace).
+	t.Run("ConcurrentRefresh", func(t *testing.T) {
+		g := login(b, nextClientIP())
+		const n = 8
+		replies := make([]reply, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { replies[i], errs[i] = refreshGrant([]*served{a, b}[i%2].base, g.RefreshToken) })
+		}
+		wg.Wait()
+		var won []grant
+		for i, r := range replies {
+			switch {
+			case errs[i] != nil:
+				t.Fatal(errs[i])
+			case r.status == http.StatusOK:
+				won = append(won, mustGrant(t, r))
+			case r.status != http.StatusBadRequest || detailOf(r) != "REFRESH_BAD_TOKEN":
+				t.Fatalf("concurrent refresh %d: %v", i, r)
+			}
+		}
+		if len(won) != 1 {
+			t.Fatalf("%d of %d concurrent refreshes of one token succeeded, want 1", len(won), n)
+		}
+		expectMe(a, won[0].AccessToken, http.StatusOK, "the winner's access token on A")
+		expectMe(b, g.AccessToken, http.StatusOK, "the session's first access token on B")
+		expectRefresh(a, won[0].RefreshToken, http.StatusOK, "the winner's refresh token on A")
 	})
 
 	// The login limit is counted in the database: 3 logins a minute from
