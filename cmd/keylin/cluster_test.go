@@ -233,6 +233,29 @@ func TestServeTwoInstances(t *testing.T) {
 		if r, err := loginUser(b.base, email, password, "X-Forwarded-For", nextClientIP()); err != nil || r.status != http.StatusOK {
 			t.Fatalf("a login from another address: %v %v", r, err)
 		}
+
+		// At once, from a new address: still 3, however the 12 race.
+		ip = nextClientIP()
+		const n = 12
+		statuses := make([]int, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				r, err := loginUser([]*served{a, b}[i%2].base, email, password, "X-Forwarded-For", ip)
+				if err != nil {
+					t.Error(err)
+				}
+				statuses[i] = r.status
+			})
+		}
+		wg.Wait()
+		counts := map[int]int{}
+		for _, st := range statuses {
+			counts[st]++
+		}
+		if counts[http.StatusOK] != 3 || counts[http.StatusTooManyRequests] != n-3 {
+			t.Fatalf("%d concurrent logins from one address on both instances: %v, want 3 × 200 and %d × 429", n, counts, n-3)
+		}
 	})
 }
 
