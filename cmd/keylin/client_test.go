@@ -175,12 +175,6 @@ func (c *tally) add(label string) {
 	c.n[label]++
 }
 
-func (c *tally) get(label string) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[label]
-}
-
 // String lists the counts, one label per line, sorted.
 func (c *tally) String() string {
 	c.mu.Lock()
