@@ -215,3 +215,23 @@ func (l *latencies) String() string {
 	q := func(p float64) time.Duration { return d[min(len(d)-1, int(p*float64(len(d))))].Round(time.Millisecond) }
 	return fmt.Sprintf("n=%d p50=%v p99=%v max=%v", len(d), q(0.5), q(0.99), d[len(d)-1].Round(time.Millisecond))
 }
+
+// logOnFailure logs what the servers logged besides the request and audit
+// lines (warnings, errors) when t fails.
+func logOnFailure(t *testing.T, servers ...*served) {
+	t.Helper()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, s := range servers {
+			var b strings.Builder
+			for line := range strings.Lines(s.logs.String()) {
+				if !strings.Contains(line, `"msg":"request"`) && !strings.Contains(line, `"msg":"audit"`) {
+					b.WriteString(line)
+				}
+			}
+			t.Logf("%s logged:\n%s", s.base, b.String())
+		}
+	})
+}

@@ -68,11 +68,7 @@ func TestServePostgresFaults(t *testing.T) {
 	t.Setenv("RATE_LIMIT_LOGIN_IP", "10000/1m")
 	t.Setenv("RATE_LIMIT_REGISTER_IP", "10000/1m")
 	s := startServe(t, dsn.String())
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("serve's log:\n%s", s.logs)
-		}
-	})
+	logOnFailure(t, s)
 
 	var (
 		mu      sync.Mutex

@@ -47,6 +47,7 @@ func TestServeLoad(t *testing.T) {
 	pgURL, _ := url.Parse(pg.URL.DSN)
 	t.Setenv("RATE_LIMIT_STORE", "off") // one client address makes every request
 	s := startServe(t, pgURL.String())
+	logOnFailure(t, s)
 
 	// The clients start with accounts made in the database directly, with
 	// the hash of one registration: registering 200 through the API would
