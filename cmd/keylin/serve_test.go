@@ -220,7 +220,7 @@ func TestServe(t *testing.T) {
 			}
 			_ = json.Unmarshal([]byte(body), &lr)
 			resp, body = do(t, "GET", s.base+"/users/me", "", "", "Authorization", "Bearer "+lr.AccessToken)
-			if resp.StatusCode != 200 || !strings.Contains(body, `"email":"Sam@example.com"`) {
+			if resp.StatusCode != 200 || !strings.Contains(body, `"email":"Sam@example.com"`) || resp.Header.Get("Cache-Control") != "no-store" {
 				t.Fatalf("me: %d %s", resp.StatusCode, body)
 			}
 			logs := s.logs.String()
@@ -356,5 +356,147 @@ func TestServeCookieTransport(t *testing.T) {
 	resp, body = do(t, "GET", s.base+"/users/me", "", "", "Cookie", ck.Name+"="+ck.Value)
 	if resp.StatusCode != 200 || !strings.Contains(body, "c@example.com") {
 		t.Fatalf("me with the cookie: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestServeRefusesWildcardOrigin: ALLOWED_ORIGINS=* (alone or in a list)
+// stops serve before it starts, with one line naming the variable, exit 1.
+func TestServeRefusesWildcardOrigin(t *testing.T) {
+	cheapEnv(t, "sqlite:///"+filepath.Join(t.TempDir(), "cors.db"))
+	for _, origins := range []string{"*", `["https://app.example.com", "*"]`} {
+		t.Setenv("ALLOWED_ORIGINS", origins)
+		code, out, errOut := runWithStdin(t, "", "serve", "--addr", "127.0.0.1:0")
+		if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "keylin: ") ||
+			!strings.Contains(errOut, "ALLOWED_ORIGINS") || !strings.Contains(errOut, "*") {
+			t.Fatalf("ALLOWED_ORIGINS=%s: exit %d, stdout %q, stderr %q", origins, code, out, errOut)
+		}
+	}
+}
+
+// TestServeBodyLimitAnswer: a body over serve's 1 MiB limit is a 413 in
+// the contract's shape that still carries the security headers, whether
+// the client announces its length or streams it.
+func TestServeBodyLimitAnswer(t *testing.T) {
+	s := startServe(t, "sqlite:///"+filepath.Join(t.TempDir(), "limit.db"))
+	const limit = 1 << 20 // serve's server-wide limit, as the README says
+	big := `{"email":"big@example.com","password":"` + strings.Repeat("x", limit) + `"}`
+	for _, c := range []struct {
+		name, path string
+		chunked    bool
+	}{
+		{"register", "/auth/register", false},
+		{"register, streamed", "/auth/register", true},
+		{"unknown route", "/no/such/route", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var body io.Reader = strings.NewReader(big)
+			if c.chunked {
+				body = io.MultiReader(body) // no length known: sent chunked
+			}
+			req, err := http.NewRequest("POST", s.base+c.path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if (req.ContentLength > 0) == c.chunked {
+				t.Fatalf("request length %d, chunked %v", req.ContentLength, c.chunked)
+			}
+			if resp.StatusCode != http.StatusRequestEntityTooLarge || strings.TrimSpace(string(b)) != `{"detail":"Request Entity Too Large"}` {
+				t.Fatalf("%d %s", resp.StatusCode, b)
+			}
+			for h, want := range map[string]string{
+				"X-Content-Type-Options":  "nosniff",
+				"X-Frame-Options":         "DENY",
+				"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+			} {
+				if got := resp.Header.Get(h); got != want {
+					t.Errorf("%s = %q, want %q", h, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestServeShutdownDelay: with SHUTDOWN_DELAY, /readyz answers 503
+// {"detail":"shutting down"} as soon as shutdown begins, while every other
+// route still answers for the delay; then serve stops cleanly.
+func TestServeShutdownDelay(t *testing.T) {
+	const delay = 2 * time.Second
+	t.Setenv("SHUTDOWN_DELAY", delay.String())
+	s := startServe(t, "sqlite:///"+filepath.Join(t.TempDir(), "delay.db"))
+	const email, pw = "d@example.com", "shutdown delay passphrase"
+	if r := mustCall(t, "POST", s.base+"/auth/register", "application/json", `{"email":"`+email+`","password":"`+pw+`"}`); r.status != 201 {
+		t.Fatalf("register: %v", r)
+	}
+	r, err := loginUser(s.base, email, pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := mustGrant(t, r)
+	if r := mustCall(t, "GET", s.base+"/readyz", "", ""); r.status != 200 {
+		t.Fatalf("readyz before shutdown: %v", r)
+	}
+
+	s.cancel() // SIGTERM
+	cancelled := time.Now()
+	for {
+		r := mustCall(t, "GET", s.base+"/readyz", "", "")
+		if r.status == http.StatusServiceUnavailable {
+			if detailOf(r) != "shutting down" {
+				t.Fatalf("readyz during shutdown: %v", r)
+			}
+			break
+		}
+		if time.Since(cancelled) > delay/2 {
+			t.Fatalf("readyz still %v %v after shutdown began", r, time.Since(cancelled))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("/readyz failed %v after shutdown began", time.Since(cancelled).Round(time.Millisecond))
+	// Every other route still answers: the requests go at once, together.
+	checks := map[string]func() (reply, error){
+		"GET /healthz":           func() (reply, error) { return call("GET", s.base+"/healthz", "", "") },
+		"GET /users/me":          func() (reply, error) { return getMe(s.base, g.AccessToken) },
+		"POST /auth/jwt/login":   func() (reply, error) { return loginUser(s.base, email, pw) },
+		"POST /auth/jwt/refresh": func() (reply, error) { return refreshGrant(s.base, g.RefreshToken) },
+	}
+	var wg sync.WaitGroup
+	for name, f := range checks {
+		wg.Go(func() {
+			if r, err := f(); err != nil || r.status != 200 {
+				t.Errorf("%s during the delay: %v %v", name, r, err)
+			}
+		})
+	}
+	wg.Wait()
+	if r, err := call("GET", s.base+"/readyz", "", ""); time.Since(cancelled) < delay*3/4 && (err != nil || r.status != http.StatusServiceUnavailable) {
+		t.Errorf("readyz later in the delay: %v %v", r, err)
+	}
+	select {
+	case code := <-s.done:
+		s.done <- code
+		t.Fatalf("serve exited %d within %v of a %v delay", code, time.Since(cancelled), delay)
+	default:
+	}
+	select {
+	case code := <-s.done:
+		s.done <- code
+		if code != 0 {
+			t.Fatalf("serve exited %d", code)
+		}
+		if took := time.Since(cancelled); took < delay {
+			t.Fatalf("serve stopped %v after shutdown began, before the %v delay", took, delay)
+		}
+	case <-time.After(delay + 30*time.Second):
+		t.Fatal("serve did not stop after the delay")
+	}
+	if _, err := call("GET", s.base+"/healthz", "", ""); err == nil {
+		t.Fatal("serve still answers after it stopped")
 	}
 }
