@@ -32,8 +32,8 @@ type settingsCase struct {
 
 // elsewhere names the tests that prove the settings this file does not.
 var settingsElsewhere = map[string]string{
-	"DATABASE_TIMEOUT": "TestServePostgresOutage (faults_test.go): DATABASE_TIMEOUT=1s bounds every request while the database is down or frozen",
-	"SHUTDOWN_DELAY":   "TestServeSmallItems (faults_test.go): /readyz fails during the delay while other routes still answer",
+	"DATABASE_TIMEOUT": "TestServePostgresFaults (faults_test.go): DATABASE_TIMEOUT=1s bounds every request while the database is down or frozen",
+	"SHUTDOWN_DELAY":   "TestServeShutdownDelay (serve_test.go): /readyz fails during the delay while other routes still answer",
 }
 
 // TestEverySettingReachesTheService starts `keylin serve` once per
