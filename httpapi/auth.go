@@ -14,24 +14,26 @@ import (
 )
 
 // ctx is the request's context carrying the client keylin's flows audit,
-// remember in sessions and rate-limit by.
+// remember in sessions and rate-limit by; it is put in the request once.
 func (a *API) ctx(c echo.Context) context.Context {
 	ctx := c.Request().Context()
-	if _, ok := ctx.Value(clientSetKey{}).(bool); ok {
+	if authn.ClientFromContext(ctx) != (authn.Client{}) {
 		return ctx
 	}
+	ctx = clientContext(c, ctx)
+	c.SetRequest(c.Request().WithContext(ctx))
+	return ctx
+}
+
+// clientContext returns parent carrying the request's client.
+func clientContext(c echo.Context, parent context.Context) context.Context {
 	r := c.Request()
 	id := c.Response().Header().Get(echo.HeaderXRequestID)
 	if id == "" {
 		id = r.Header.Get(echo.HeaderXRequestID)
 	}
-	ctx = authn.WithClient(ctx, authn.Client{IP: clientIP(c), UserAgent: r.UserAgent(), RequestID: id})
-	ctx = context.WithValue(ctx, clientSetKey{}, true)
-	c.SetRequest(r.WithContext(ctx))
-	return ctx
+	return authn.WithClient(parent, authn.Client{IP: clientIP(c), UserAgent: r.UserAgent(), RequestID: id})
 }
-
-type clientSetKey struct{}
 
 // clientIP is the client's address as the application's Echo believes it:
 // through its IPExtractor when it has one (trusted proxies), otherwise the
@@ -109,8 +111,7 @@ func refreshPath(c echo.Context) string {
 // request was authenticated with (the require middleware runs first).
 func (a *API) logout(t transport) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		claims, _ := c.Get(claimsKey).(authn.AccessClaims)
-		if err := a.m.Logout(a.ctx(c), CurrentUser(c), claims); err != nil {
+		if err := a.m.Logout(a.ctx(c), CurrentUser(c), currentClaims(c)); err != nil {
 			return a.writeError(c, flowLogin, err)
 		}
 		if t == cookieTransport {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -17,12 +18,6 @@ const (
 	bearerTransport transport = 1 << iota // Authorization: Bearer <token>
 	cookieTransport                       // the cookie of WithCookie
 	anyTransport    = bearerTransport | cookieTransport
-)
-
-// Keys of the echo.Context values the middleware sets.
-const (
-	userKey   = "keylin.user"
-	claimsKey = "keylin.claims"
 )
 
 // Errors the middleware hands to [AuthConfig.ErrorHandler].
@@ -94,10 +89,17 @@ func (a *API) OptionalUser() echo.MiddlewareFunc {
 }
 
 // CurrentUser returns the user that keylin's middleware authenticated for
-// this request, or nil when there is none.
+// this request, or nil when there is none. It is authn.FromContext of the
+// request's context.
 func CurrentUser(c echo.Context) *authn.User {
-	u, _ := c.Get(userKey).(*authn.User)
-	return u
+	return authn.FromContext(c.Request().Context())
+}
+
+// currentClaims returns the claims of the token the request was
+// authenticated with.
+func currentClaims(c echo.Context) authn.AccessClaims {
+	p, _ := authn.PrincipalFromContext(c.Request().Context())
+	return p.Claims
 }
 
 // require is keylin's own routes' middleware: fastapi-users' current_user
@@ -120,8 +122,11 @@ func (a *API) middleware(t transport, cfg AuthConfig) echo.MiddlewareFunc {
 			if cfg.Skipper != nil && cfg.Skipper(c) {
 				return next(c)
 			}
-			ctx := a.ctx(c)
-			u, claims, err := a.authenticate(c, t)
+			ctx := c.Request().Context()
+			if authn.ClientFromContext(ctx) == (authn.Client{}) {
+				ctx = clientContext(c, ctx)
+			}
+			u, claims, err := a.authenticate(ctx, c, t)
 			switch {
 			case err != nil:
 				return refuse(c, err)
@@ -133,8 +138,6 @@ func (a *API) middleware(t transport, cfg AuthConfig) echo.MiddlewareFunc {
 			case cfg.Verified && !u.IsVerified, cfg.Superuser && !u.IsSuperuser:
 				return refuse(c, ErrForbidden)
 			}
-			c.Set(userKey, u)
-			c.Set(claimsKey, claims)
 			c.SetRequest(c.Request().WithContext(authn.NewContext(ctx, u, claims)))
 			return next(c)
 		}
@@ -157,7 +160,7 @@ func (a *API) refuse(c echo.Context, err error) error {
 // find, loaded as stored now (bearer first, then the cookie, as
 // fastapi-users tries its backends in order). No valid token is a nil user
 // and a nil error; an error is a failure to check (the database).
-func (a *API) authenticate(c echo.Context, t transport) (*authn.User, authn.AccessClaims, error) {
+func (a *API) authenticate(ctx context.Context, c echo.Context, t transport) (*authn.User, authn.AccessClaims, error) {
 	var tokens [2]string
 	n := 0
 	if t&bearerTransport != 0 {
@@ -172,7 +175,7 @@ func (a *API) authenticate(c echo.Context, t transport) (*authn.User, authn.Acce
 		}
 	}
 	for _, tok := range tokens[:n] {
-		u, claims, err := a.m.UserFromToken(c.Request().Context(), tok)
+		u, claims, err := a.m.UserFromToken(ctx, tok)
 		if errors.Is(err, authn.ErrInvalidToken) {
 			continue
 		}

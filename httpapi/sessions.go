@@ -12,8 +12,7 @@ import (
 // mySessions answers GET /me/sessions: the user's live sessions, newest
 // first, the request's own marked current.
 func (a *API) mySessions(c echo.Context) error {
-	claims, _ := c.Get(claimsKey).(authn.AccessClaims)
-	return a.listSessions(c, CurrentUser(c), claims.SessionID)
+	return a.listSessions(c, CurrentUser(c), currentClaims(c).SessionID)
 }
 
 // endMySession answers DELETE /me/sessions/:sid: 204, or 404 when the user
@@ -25,8 +24,7 @@ func (a *API) endMySession(c echo.Context) error {
 // endMyOtherSessions answers DELETE /me/sessions: every session but the
 // request's own ends (ASVS 7.4.3's "log out other sessions").
 func (a *API) endMyOtherSessions(c echo.Context) error {
-	claims, _ := c.Get(claimsKey).(authn.AccessClaims)
-	if _, err := a.m.EndSessions(a.ctx(c), CurrentUser(c), claims.SessionID); err != nil {
+	if _, err := a.m.EndSessions(a.ctx(c), CurrentUser(c), currentClaims(c).SessionID); err != nil {
 		return a.writeError(c, flowUsers, err)
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -38,8 +36,7 @@ func (a *API) userSessions(c echo.Context) error {
 	if !ok {
 		return nil
 	}
-	claims, _ := c.Get(claimsKey).(authn.AccessClaims)
-	return a.listSessions(c, u, claims.SessionID)
+	return a.listSessions(c, u, currentClaims(c).SessionID)
 }
 
 // endUserSession answers DELETE /:id/sessions/:sid (superuser).

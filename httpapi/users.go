@@ -100,8 +100,7 @@ func (a *API) update(c echo.Context, u *authn.User, self bool) error {
 		err error
 	)
 	if self {
-		claims, _ := c.Get(claimsKey).(authn.AccessClaims)
-		nu, err = a.m.UpdateSelf(a.ctx(c), u, claims.SessionID, in)
+		nu, err = a.m.UpdateSelf(a.ctx(c), u, currentClaims(c).SessionID, in)
 	} else {
 		nu, err = a.m.UpdateAsSuperuser(a.ctx(c), u, in)
 	}

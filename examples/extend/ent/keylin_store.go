@@ -12,6 +12,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -32,6 +34,18 @@ import (
 // AuthnStore implements authn.Store over the generated client.
 type AuthnStore struct {
 	client *Client
+	// token is the token check's query, built and prepared once: it runs
+	// on every authenticated request.
+	token struct {
+		once    sync.Once
+		query   string
+		order   []int // the position in {id, sid, now} of each placeholder
+		err     error
+		stmt    atomic.Pointer[stdsql.Stmt]
+		mu      sync.Mutex // guards preparing
+		tried   time.Time  // the last attempt to prepare
+		prepare func(context.Context, string) (*stdsql.Stmt, error)
+	}
 }
 
 // NewAuthnStore returns the authn.Store of client.
@@ -182,40 +196,131 @@ func (s *AuthnStore) GetUserByEmail(ctx context.Context, email string) (*authn.U
 }
 
 // GetUserForToken implements authn.Store: one query loads the user and
-// whether the session is live (EXISTS on the sessions table).
+// whether the session is live (EXISTS on the sessions table). The query is
+// built once and, when the client runs on a *sql.DB, prepared once, so a
+// token check neither builds nor parses SQL.
 func (s *AuthnStore) GetUserForToken(ctx context.Context, id, sid uuid.UUID, now time.Time) (*authn.User, bool, error) {
 	ctx = keylinSystem(ctx)
-	q := s.client.User.Query().Where(user.ID(id))
-	if sid != uuid.Nil {
-		// Modify records the modifier on q; the returned selector is not needed.
-		q.Modify(func(sel *sql.Selector) {
-			t := sql.Table(session.Table)
-			sub := sql.Select(t.C(session.FieldID)).From(t).Where(sql.And(
-				sql.EQ(t.C(session.FieldID), sid),
-				sql.ColumnsEQ(t.C(session.FieldUserID), sel.C(user.FieldID)),
-				sql.ColumnsEQ(t.C(session.FieldCredentialVersion), sel.C(user.FieldCredentialVersion)),
-				sql.IsNull(t.C(session.FieldEndedAt)),
-				sql.GT(t.C(session.FieldExpiresAt), now.UTC()),
-			))
-			sel.AppendSelectExprAs(sql.Exists(sub), keylinLiveColumn)
-		})
-	}
-	u, err := q.Only(ctx)
-	if err != nil {
-		return nil, false, keylinErr(err, authn.ErrUserNotFound)
-	}
 	if sid == uuid.Nil {
+		u, err := s.client.User.Get(ctx, id)
+		if err != nil {
+			return nil, false, keylinErr(err, authn.ErrUserNotFound)
+		}
 		return keylinUser(u), false, nil
 	}
-	v, err := u.Value(keylinLiveColumn)
+	t := &s.token
+	t.once.Do(s.prepareTokenQuery)
+	if t.err != nil {
+		return nil, false, t.err
+	}
+	bound := [3]any{id, sid, now.UTC()}
+	args := make([]any, len(t.order))
+	for i, o := range t.order {
+		args[i] = bound[o]
+	}
+	var rows interface {
+		Next() bool
+		Scan(...any) error
+		Err() error
+		Close() error
+	}
+	if stmt := s.tokenStmt(ctx); stmt != nil {
+		r, err := stmt.QueryContext(ctx, args...)
+		if err != nil {
+			return nil, false, keylinErr(err, nil)
+		}
+		rows = r
+	} else {
+		r := &sql.Rows{}
+		if err := s.client.driver.Query(ctx, t.query, args, r); err != nil {
+			return nil, false, keylinErr(err, nil)
+		}
+		rows = r
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return nil, false, keylinErr(err, nil)
+		}
+		return nil, false, authn.ErrUserNotFound
+	}
+	u := &User{config: s.client.config}
+	values, err := u.scanValues(user.Columns)
 	if err != nil {
 		return nil, false, err
 	}
-	live, err := keylinBool(v)
+	var live any
+	if err := rows.Scan(append(values, &live)...); err != nil {
+		return nil, false, keylinErr(err, nil)
+	}
+	if err := u.assignValues(user.Columns, values); err != nil {
+		return nil, false, err
+	}
+	ok, err := keylinBool(live)
 	if err != nil {
 		return nil, false, err
 	}
-	return keylinUser(u), live, nil
+	return keylinUser(u), ok, nil
+}
+
+// prepareTokenQuery builds the token check's query for the client's
+// dialect, and prepares it when the client runs on a *sql.DB.
+func (s *AuthnStore) prepareTokenQuery() {
+	t := &s.token
+	d := sql.Dialect(s.client.driver.Dialect())
+	type marker struct{ i int }
+	ut, st := d.Table(user.Table), d.Table(session.Table)
+	sub := d.Select(st.C(session.FieldID)).From(st).Where(sql.And(
+		sql.EQ(st.C(session.FieldID), marker{1}),
+		sql.ColumnsEQ(st.C(session.FieldUserID), ut.C(user.FieldID)),
+		sql.ColumnsEQ(st.C(session.FieldCredentialVersion), ut.C(user.FieldCredentialVersion)),
+		sql.IsNull(st.C(session.FieldEndedAt)),
+		sql.GT(st.C(session.FieldExpiresAt), marker{2}),
+	))
+	cols := make([]string, len(user.Columns))
+	for i, c := range user.Columns {
+		cols[i] = ut.C(c)
+	}
+	sel := d.Select(cols...).From(ut).Where(sql.EQ(ut.C(user.FieldID), marker{0}))
+	sel.AppendSelectExprAs(sql.Exists(sub), keylinLiveColumn)
+	query, args := sel.Query()
+	t.query = query
+	for _, a := range args {
+		m, ok := a.(marker)
+		if !ok {
+			t.err = fmt.Errorf("keylin: unexpected argument %v in the token query", a)
+			return
+		}
+		t.order = append(t.order, m.i)
+	}
+	if db, ok := s.client.driver.(interface{ DB() *stdsql.DB }); ok {
+		t.prepare = db.DB().PrepareContext
+	}
+}
+
+// tokenStmt returns the prepared token query, preparing it when it is not
+// yet: a failed attempt (the database away, a pooler that forbids prepared
+// statements) leaves the unprepared query, and is tried again a minute
+// later. nil when the client runs on no *sql.DB.
+func (s *AuthnStore) tokenStmt(ctx context.Context) *stdsql.Stmt {
+	t := &s.token
+	if stmt := t.stmt.Load(); stmt != nil || t.prepare == nil {
+		return stmt
+	}
+	if !t.mu.TryLock() {
+		return nil
+	}
+	defer t.mu.Unlock()
+	if time.Since(t.tried) < time.Minute {
+		return nil
+	}
+	t.tried = time.Now()
+	stmt, err := t.prepare(ctx, t.query)
+	if err != nil {
+		return nil
+	}
+	t.stmt.Store(stmt)
+	return stmt
 }
 
 // keylinBool reads a boolean the way each dialect returns one.
