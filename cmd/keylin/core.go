@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"entgo.io/ent/dialect"
 
@@ -41,21 +40,21 @@ func openCore(ctx context.Context, s config.Settings, log *slog.Logger, migrate 
 	if err != nil {
 		return nil, err
 	}
-	db, err := openDatabase(ctx, u, s.DatabaseTimeout, log, migrate)
+	db, err := openDatabase(ctx, u, log, migrate, database.WithIOTimeout(s.DatabaseTimeout))
 	if err != nil {
 		return nil, err
 	}
 	return &core{settings: s, db: db, client: ent.NewClient(ent.Driver(db.Driver())), log: log}, nil
 }
 
-// openDatabase opens the database with its calls timing out after
-// ioTimeout. migrate applies keylin's embedded migrations first; without
+// openDatabase opens the database with opts (serving's I/O timeout and
+// pool). migrate applies keylin's embedded migrations first; without
 // it they are applied to SQLite only (the embedded default: production
 // applies PostgreSQL's in CI/CD), and not to a SQLite database whose
 // history is another folder's — an application's, whose users table
 // keylin also serves. Migrations run on a connection of their own,
-// without the timeout: a migration's statement may take longer.
-func openDatabase(ctx context.Context, u config.DatabaseURL, ioTimeout time.Duration, log *slog.Logger, migrate bool) (*database.DB, error) {
+// without opts: a migration's statement may take longer than the timeout.
+func openDatabase(ctx context.Context, u config.DatabaseURL, log *slog.Logger, migrate bool, opts ...database.OpenOption) (*database.DB, error) {
 	if migrate || u.Dialect == dialect.SQLite {
 		mdb, err := database.OpenURL(ctx, u)
 		if err != nil {
@@ -67,7 +66,7 @@ func openDatabase(ctx context.Context, u config.DatabaseURL, ioTimeout time.Dura
 			return nil, err
 		}
 	}
-	return database.OpenURL(ctx, u, database.WithIOTimeout(ioTimeout))
+	return database.OpenURL(ctx, u, opts...)
 }
 
 // applyEmbedded applies keylin's embedded migrations to db. Unless force

@@ -18,6 +18,7 @@ import (
 
 	"github.com/keylin/keylin/authn"
 	"github.com/keylin/keylin/config"
+	"github.com/keylin/keylin/database"
 	"github.com/keylin/keylin/ent"
 )
 
@@ -190,7 +191,7 @@ func openManager(ctx context.Context, e *env) (*ent.Client, *authn.Manager, erro
 		return nil, nil, err
 	}
 	log := quietLogger(e)
-	db, err := openDatabase(ctx, u, s.DatabaseTimeout, log, false)
+	db, err := openDatabase(ctx, u, log, false, database.WithIOTimeout(s.DatabaseTimeout))
 	if err != nil {
 		return nil, nil, err
 	}
