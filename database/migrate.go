@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
-	"strings"
 	"time"
 
 	"ariga.io/atlas/sql/migrate"
@@ -17,7 +15,7 @@ import (
 	"entgo.io/ent/dialect"
 )
 
-// Errors of the [Migrator].
+// Errors of the [Migrator] and of [Drift].
 var (
 	// ErrDirChecksum: the migration directory does not match its atlas.sum
 	// (a file was added, edited or removed without re-hashing). Nothing is
@@ -26,6 +24,15 @@ var (
 	// ErrLockTimeout: another migration run held the lock for longer than
 	// the lock timeout.
 	ErrLockTimeout = errors.New("database: timed out waiting for the migration lock")
+	// ErrDialectMismatch: the migration folder is written for another
+	// database than the one it would be applied to (the postgres folder on
+	// a SQLite database). Returned by [NewMigrator], [Migrate] and [Drift]
+	// before they touch the database, in an error naming the folder, how
+	// its dialect was told, and both dialects.
+	ErrDialectMismatch = errors.New("database: the migrations are for another database")
+	// ErrNoMigrations: the folder holds neither .sql files nor atlas.sum.
+	// Returned by [NewMigrator], [Migrate] and [Drift].
+	ErrNoMigrations = errors.New("database: no migrations")
 )
 
 // ApplyError reports a migration file that failed. Nothing of File was
@@ -82,6 +89,10 @@ type Status struct {
 	// other than pending files: files edited after they were applied,
 	// applied versions whose file is gone, failed or partial revisions.
 	Problems []string
+	// Unknown lists the applied versions that have no file in the folder
+	// (also reported in Problems): files deleted, or a database whose
+	// history is another folder's — an application's own migrations.
+	Unknown []string
 }
 
 // InSync reports whether the database is at the directory's last version
@@ -131,62 +142,113 @@ func WithOperatorVersion(v string) MigratorOption {
 	})
 }
 
-// Migrator applies an Atlas-format migration directory to a database,
+// WithDir names the migration folder inside fsys (a slash-separated
+// path, as [fs.FS] takes), instead of the one named for the database's
+// dialect or fsys itself. Its dialect is still checked: by the folder's
+// last element when that is postgres or sqlite, otherwise by its files.
+func WithDir(dir string) MigratorOption {
+	return migratorOptionFunc(func(m *Migrator) error {
+		if !fs.ValidPath(dir) {
+			return fmt.Errorf("database: WithDir(%q): not a valid fs.FS path", dir)
+		}
+		m.sub = dir
+		return nil
+	})
+}
+
+// Migrator applies an Atlas-format migration folder to a database,
 // recording each applied file in atlas_schema_revisions exactly as the Atlas
 // CLI does.
 type Migrator struct {
 	db          *DB
-	dir         migrate.Dir
+	dir         *migrationDir
+	sub         string
 	baseline    string
 	lockTimeout time.Duration
 	operator    string
 }
 
-// NewMigrator returns a Migrator applying dir to db.
-func NewMigrator(db *DB, dir migrate.Dir, opts ...MigratorOption) (*Migrator, error) {
-	if db == nil || dir == nil {
-		return nil, errors.New("database: NewMigrator needs a database and a directory")
+// NewMigrator returns a Migrator applying the migrations of fsys to db.
+//
+// fsys (an [embed.FS], [os.DirFS], …) is either a directory holding one
+// folder per dialect — postgres/ and sqlite/, each with its atlas.sum, as
+// `keylin migrate diff` writes them —, of which the database's is taken,
+// or a single dialect's folder. [WithDir] names the folder instead.
+//
+// NewMigrator reads the folder and checks it is written for the
+// database's dialect: a mismatch is an error wrapping
+// [ErrDialectMismatch] that names the folder and both dialects, and a
+// folder without migrations wraps [ErrNoMigrations]. It does not touch the
+// database; whether the folder matches its atlas.sum is checked by Apply,
+// Status and Pending.
+func NewMigrator(db *DB, fsys fs.FS, opts ...MigratorOption) (*Migrator, error) {
+	if db == nil || fsys == nil {
+		return nil, errors.New("database: NewMigrator needs a database and a file system")
 	}
-	m := &Migrator{db: db, dir: dir, lockTimeout: time.Minute, operator: "keylin"}
+	m := &Migrator{db: db, lockTimeout: time.Minute, operator: "keylin"}
 	for _, o := range opts {
+		if o == nil {
+			return nil, errors.New("database: nil MigratorOption")
+		}
 		if err := o.apply(m); err != nil {
 			return nil, err
 		}
 	}
+	dir, err := readMigrationDir(fsys, m.sub, db.Dialect, db.URL.Redacted)
+	if err != nil {
+		return nil, err
+	}
+	m.dir = dir
 	return m, nil
 }
 
-// DialectDir is the name of a dialect's migration directory: "postgres" or
-// "sqlite".
-func DialectDir(entDialect string) string {
-	if entDialect == dialect.SQLite {
-		return "sqlite"
+// Migrate applies the pending migrations of fsys to db in one call:
+// [NewMigrator] and [Migrator.Apply]. A second call applies nothing.
+//
+//	//go:embed migrations
+//	var migrationsFS embed.FS // migrations/postgres/…, migrations/sqlite/…
+//
+//	sub, _ := fs.Sub(migrationsFS, "migrations")
+//	res, err := database.Migrate(ctx, db, sub)
+func Migrate(ctx context.Context, db *DB, fsys fs.FS, opts ...MigratorOption) (*ApplyResult, error) {
+	m, err := NewMigrator(db, fsys, opts...)
+	if err != nil {
+		return nil, err
 	}
-	return entDialect
+	return m.Apply(ctx)
 }
 
-// DirFS reads the migration directory at dir of fsys (for example an
-// embed.FS) into memory.
-func DirFS(fsys fs.FS, dir string) (migrate.Dir, error) {
-	entries, err := fs.ReadDir(fsys, dir)
+// Dir is the migration folder in use, as a path inside the fsys given to
+// NewMigrator: "postgres", "sqlite", "." or WithDir's.
+func (m *Migrator) Dir() string { return m.dir.name }
+
+// Pending returns the names of the files Apply would run, in order. It
+// changes nothing. With [WithBaseline], a database without history has
+// the files after the baseline version pending.
+func (m *Migrator) Pending(ctx context.Context) ([]string, error) {
+	st, err := m.Status(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("database: read migration directory %s: %w", dir, err)
+		return nil, err
 	}
-	mem := &migrate.MemDir{}
-	mem.SetPath(dir)
-	for _, e := range entries {
-		if e.IsDir() || !(strings.HasSuffix(e.Name(), ".sql") || e.Name() == migrate.HashFileName) {
-			continue
-		}
-		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
-		if err != nil {
-			return nil, fmt.Errorf("database: read migration %s: %w", e.Name(), err)
-		}
-		if err := mem.WriteFile(e.Name(), b); err != nil {
-			return nil, err
-		}
+	if m.baseline == "" || len(st.Applied) > 0 {
+		return st.Pending, nil
 	}
-	return mem, nil
+	files, err := m.dir.mem.Files()
+	if err != nil {
+		return nil, fmt.Errorf("database: read migration folder: %w", err)
+	}
+	var pending []string
+	found := false
+	for _, f := range migrate.SkipCheckpointFiles(files) {
+		if found {
+			pending = append(pending, f.Name())
+		}
+		found = found || f.Version() == m.baseline
+	}
+	if !found {
+		return nil, fmt.Errorf("database: baseline version %q has no file in %s", m.baseline, m.dir.name)
+	}
+	return pending, nil
 }
 
 // Apply applies every pending file, each in its own transaction, and
@@ -195,7 +257,7 @@ func DirFS(fsys fs.FS, dir string) (migrate.Dir, error) {
 // file's transaction takes the write lock first (BEGIN IMMEDIATE) and
 // re-reads the history, so no file is applied twice.
 func (m *Migrator) Apply(ctx context.Context) (*ApplyResult, error) {
-	if err := migrate.Validate(m.dir); err != nil {
+	if err := migrate.Validate(m.dir.mem); err != nil {
 		return nil, dirError(err)
 	}
 	unlock, err := m.lock(ctx)
@@ -271,7 +333,7 @@ func (m *Migrator) applyNext(ctx context.Context) (f migrate.File, stmts int, to
 	if m.baseline != "" {
 		opts = append(opts, migrate.WithBaselineVersion(m.baseline))
 	}
-	ex, err := migrate.NewExecutor(drv, m.dir, &revisions{conn: tx, dialect: m.db.Dialect}, opts...)
+	ex, err := migrate.NewExecutor(drv, m.dir.mem, &revisions{conn: tx, dialect: m.db.Dialect}, opts...)
 	if err != nil {
 		return nil, 0, 0, false, err
 	}
@@ -311,15 +373,15 @@ func (m *Migrator) applyNext(ctx context.Context) (f migrate.File, stmts int, to
 // Status compares the database with the directory. It changes nothing, not
 // even creating the revisions table.
 func (m *Migrator) Status(ctx context.Context) (*Status, error) {
-	if err := migrate.Validate(m.dir); err != nil {
+	if err := migrate.Validate(m.dir.mem); err != nil {
 		return nil, dirError(err)
 	}
-	files, err := m.dir.Files()
+	files, err := m.dir.mem.Files()
 	if err != nil {
 		return nil, fmt.Errorf("database: read migration directory: %w", err)
 	}
 	files = migrate.SkipCheckpointFiles(files)
-	sums, err := m.dir.Checksum()
+	sums, err := m.dir.mem.Checksum()
 	if err != nil {
 		return nil, dirError(err)
 	}
@@ -362,6 +424,7 @@ func (m *Migrator) Status(ctx context.Context) (*Status, error) {
 	}
 	for _, r := range revs {
 		if !byVersion[r.Version] {
+			st.Unknown = append(st.Unknown, r.Version)
 			st.Problems = append(st.Problems, fmt.Sprintf("version %s is applied but has no file in the directory", r.Version))
 		}
 	}

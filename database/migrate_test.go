@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"testing/fstest"
 
 	"ariga.io/atlas/sql/migrate"
 	"entgo.io/ent/dialect"
@@ -20,52 +24,90 @@ import (
 	"github.com/keylin/keylin/internal/dbtest"
 )
 
-func embedded(t *testing.T, d string) migrate.Dir {
+// embedded is keylin's embedded migration folder of dialect d, as an fs.FS
+// holding that one folder.
+func embedded(t *testing.T, d string) fs.FS {
 	t.Helper()
-	dir, err := database.DirFS(migrations.FS, database.DialectDir(d))
+	sub, err := fs.Sub(migrations.FS, database.DialectDir(d))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return dir
+	return sub
 }
 
-func newMigrator(t *testing.T, db *database.DB, dir migrate.Dir, opts ...database.MigratorOption) *database.Migrator {
+// embeddedFiles reads the embedded folder of dialect d with Atlas, for the
+// checks on what was recorded.
+func embeddedFiles(t *testing.T, d string) ([]migrate.File, migrate.HashFile) {
 	t.Helper()
-	m, err := database.NewMigrator(db, dir, opts...)
+	src := &migrate.MemDir{}
+	entries, err := fs.ReadDir(migrations.FS, database.DialectDir(d))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := fs.ReadFile(migrations.FS, path.Join(database.DialectDir(d), e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := src.WriteFile(e.Name(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, err := src.Files()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := src.Checksum()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files, sum
+}
+
+func newMigrator(t *testing.T, db *database.DB, fsys fs.FS, opts ...database.MigratorOption) *database.Migrator {
+	t.Helper()
+	m, err := database.NewMigrator(db, fsys, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return m
 }
 
-// copyDir copies the embedded directory of a dialect into memory, plus
-// extra files, and re-hashes it.
-func copyDir(t *testing.T, d string, extra map[string]string) *migrate.MemDir {
+// copyDir copies the embedded folder of a dialect, plus extra files, into
+// a new fs.FS holding postgres/ or sqlite/, and re-hashes it.
+func copyDir(t *testing.T, d string, extra map[string]string) fstest.MapFS {
 	t.Helper()
-	src := embedded(t, d)
-	files, err := src.Files()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := &migrate.MemDir{}
+	files, _ := embeddedFiles(t, d)
+	body := map[string]string{}
 	for _, f := range files {
-		if err := dst.WriteFile(f.Name(), f.Bytes()); err != nil {
+		body[f.Name()] = string(f.Bytes())
+	}
+	maps.Copy(body, extra)
+	return dialectFS(t, database.DialectDir(d), body)
+}
+
+// dialectFS is an fs.FS holding the folder name with the files of body
+// and their atlas.sum.
+func dialectFS(t *testing.T, name string, body map[string]string) fstest.MapFS {
+	t.Helper()
+	mem := &migrate.MemDir{}
+	fsys := fstest.MapFS{}
+	for file, b := range body {
+		if err := mem.WriteFile(file, []byte(b)); err != nil {
 			t.Fatal(err)
 		}
+		fsys[path.Join(name, file)] = &fstest.MapFile{Data: []byte(b)}
 	}
-	for name, body := range extra {
-		if err := dst.WriteFile(name, []byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sum, err := dst.Checksum()
+	sum, err := mem.Checksum()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := migrate.WriteSumFile(dst, sum); err != nil {
+	text, err := sum.MarshalText()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return dst
+	fsys[path.Join(name, migrate.HashFileName)] = &fstest.MapFile{Data: text}
+	return fsys
 }
 
 func tables(t *testing.T, db *database.DB) []string {
@@ -147,11 +189,10 @@ func TestRevisionsTableLayout(t *testing.T) {
 		if err := row.Scan(&version, &desc, &typ, &applied, &total, &hash, &op); err != nil {
 			t.Fatal(err)
 		}
-		files, _ := embedded(t, d).Files()
+		files, sums := embeddedFiles(t, d)
 		if version != files[0].Version() || desc != "init" || typ != int(migrate.RevisionTypeExecute) || applied != total || total == 0 || hash == "" {
 			t.Fatalf("revision = %s %s type %d applied %d/%d hash %q", version, desc, typ, applied, total, hash)
 		}
-		sums, _ := embedded(t, d).Checksum()
 		if want, _ := sums.SumByName(files[0].Name()); want != hash {
 			t.Fatalf("hash %q, want the atlas.sum entry %q", hash, want)
 		}
@@ -170,11 +211,9 @@ func TestTamperedDirectoryRefused(t *testing.T) {
 		ctx := context.Background()
 		db := dbtest.Empty(t, d)
 		dir := copyDir(t, d, nil)
-		files, _ := dir.Files()
+		files, _ := embeddedFiles(t, d)
 		// Edit the first migration without re-hashing.
-		if err := dir.WriteFile(files[0].Name(), append(files[0].Bytes(), []byte("\n-- sneaky edit\n")...)); err != nil {
-			t.Fatal(err)
-		}
+		dir[path.Join(database.DialectDir(d), files[0].Name())].Data = append(files[0].Bytes(), []byte("\n-- sneaky edit\n")...)
 		m := newMigrator(t, db, dir)
 		_, err := m.Apply(ctx)
 		if !errors.Is(err, database.ErrDirChecksum) {
@@ -320,7 +359,7 @@ func TestConcurrentApply(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		files, _ := embedded(t, d).Files()
+		files, _ := embeddedFiles(t, d)
 		if n := len(results[0].Applied) + len(results[1].Applied); n != len(files) {
 			t.Fatalf("files applied %d times in total, want %d (once each)", n, len(files))
 		}
@@ -342,7 +381,7 @@ func TestNoDrift(t *testing.T) {
 		} else {
 			dev = dbtest.Empty(t, d)
 		}
-		stmts, err := database.Drift(ctx, dev, embedded(t, d), entmigrate.Tables)
+		stmts, err := database.Drift(ctx, dev, migrations.FS, database.Tables(entmigrate.Tables))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -350,17 +389,18 @@ func TestNoDrift(t *testing.T) {
 			t.Fatalf("the migration directory drifted from the ent schema; missing:\n%s", strings.Join(stmts, "\n"))
 		}
 		t.Run("DetectsDrift", func(t *testing.T) {
-			// A directory without the last file must show drift.
-			files, _ := embedded(t, d).Files()
-			partial := &migrate.MemDir{}
-			sum, _ := partial.Checksum()
-			_ = migrate.WriteSumFile(partial, sum)
-			stmts, err := database.Drift(ctx, dev, partial, entmigrate.Tables)
+			// A folder without the last file must show drift.
+			files, _ := embeddedFiles(t, d)
+			body := map[string]string{}
+			for _, f := range files[:len(files)-1] {
+				body[f.Name()] = string(f.Bytes())
+			}
+			stmts, err := database.Drift(ctx, dev, dialectFS(t, database.DialectDir(d), body), database.Tables(entmigrate.Tables))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(files) > 0 && len(stmts) == 0 {
-				t.Fatal("an empty directory showed no drift")
+			if len(stmts) == 0 {
+				t.Fatal("a folder without its last file showed no drift")
 			}
 		})
 	})
@@ -382,27 +422,144 @@ func TestCaseInsensitiveUniqueEmail(t *testing.T) {
 	})
 }
 
-func TestMigrateDirFromDisk(t *testing.T) {
-	// DirFS over a directory on disk, as --dialect-dir uses, with atlas.sum.
-	tmp := t.TempDir()
-	src := embedded(t, dialect.SQLite)
-	files, _ := src.Files()
-	for _, f := range files {
-		if err := os.WriteFile(filepath.Join(tmp, f.Name()), f.Bytes(), 0o644); err != nil {
+// TestMigrateOneCall: Migrate takes the directory holding both dialects'
+// folders and applies the database's; a second call applies nothing.
+func TestMigrateOneCall(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d string) {
+		ctx := context.Background()
+		db := dbtest.Empty(t, d)
+		res, err := database.Migrate(ctx, db, migrations.FS)
+		if err != nil {
 			t.Fatal(err)
 		}
+		files, _ := embeddedFiles(t, d)
+		if len(res.Applied) != len(files) || res.Current != files[len(files)-1].Version() {
+			t.Fatalf("Migrate = %+v, want the %d files of %s", res, len(files), database.DialectDir(d))
+		}
+		again, err := database.Migrate(ctx, db, migrations.FS)
+		if err != nil || len(again.Applied) != 0 || again.Current != res.Current {
+			t.Fatalf("second Migrate = %+v, %v", again, err)
+		}
+	})
+}
+
+// TestMigrateDirFromDisk: a single dialect's folder on disk, with a name
+// that says nothing (so its files tell its dialect), as an application
+// keeps it.
+func TestMigrateDirFromDisk(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d string) {
+		ctx := context.Background()
+		tmp := t.TempDir()
+		files, sum := embeddedFiles(t, d)
+		for _, f := range files {
+			if err := os.WriteFile(filepath.Join(tmp, f.Name()), f.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b, _ := sum.MarshalText()
+		if err := os.WriteFile(filepath.Join(tmp, migrate.HashFileName), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		db := dbtest.Empty(t, d)
+		m := newMigrator(t, db, os.DirFS(tmp))
+		if m.Dir() != "." {
+			t.Fatalf("Dir() = %q, want the root", m.Dir())
+		}
+		pending, err := m.Pending(ctx)
+		if err != nil || len(pending) != len(files) {
+			t.Fatalf("Pending = %v, %v", pending, err)
+		}
+		if _, err := m.Apply(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if pending, err := m.Pending(ctx); err != nil || len(pending) != 0 {
+			t.Fatalf("Pending after Apply = %v, %v", pending, err)
+		}
+	})
+}
+
+// TestPendingWithBaseline: with a baseline, the files after it are
+// pending, and Pending writes nothing.
+func TestPendingWithBaseline(t *testing.T) {
+	ctx := context.Background()
+	db := dbtest.Empty(t, dialect.SQLite)
+	files, _ := embeddedFiles(t, dialect.SQLite)
+	m := newMigrator(t, db, migrations.FS, database.WithBaseline(files[0].Version()))
+	pending, err := m.Pending(ctx)
+	if err != nil || len(pending) != len(files)-1 || pending[0] != files[1].Name() {
+		t.Fatalf("Pending = %v, %v", pending, err)
 	}
-	sum, _ := src.Checksum()
-	b, _ := sum.MarshalText()
-	if err := os.WriteFile(filepath.Join(tmp, migrate.HashFileName), b, 0o644); err != nil {
-		t.Fatal(err)
+	if got := tables(t, db); len(got) != 0 {
+		t.Fatalf("Pending changed the database: %v", got)
 	}
-	dir, err := database.DirFS(os.DirFS(tmp), ".")
-	if err != nil {
-		t.Fatal(err)
+	_, err = newMigrator(t, db, migrations.FS, database.WithBaseline("19990101000000")).Pending(ctx)
+	if err == nil || !strings.Contains(err.Error(), "19990101000000") {
+		t.Fatalf("unknown baseline: %v", err)
 	}
-	if err := migrate.Validate(dir); err != nil {
-		t.Fatal(err)
+}
+
+// TestDialectMismatch: applying one dialect's folder to the other
+// dialect's database fails before touching it, naming the folder and both
+// dialects — whether the folder's name tells or its files do.
+func TestDialectMismatch(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d string) {
+		other := dialect.Postgres
+		if d == dialect.Postgres {
+			other = dialect.SQLite
+		}
+		names := map[string]string{dialect.Postgres: "PostgreSQL", dialect.SQLite: "SQLite"}
+		db := dbtest.Empty(t, d)
+		check := func(t *testing.T, err error, want ...string) {
+			t.Helper()
+			if !errors.Is(err, database.ErrDialectMismatch) {
+				t.Fatalf("err = %v, want ErrDialectMismatch", err)
+			}
+			for _, w := range append(want, names[other], names[d]) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			if got := tables(t, db); len(got) != 0 {
+				t.Fatalf("a mismatched folder changed the database: %v", got)
+			}
+		}
+		t.Run("FolderName", func(t *testing.T) {
+			_, err := database.Migrate(context.Background(), db, migrations.FS, database.WithDir(database.DialectDir(other)))
+			check(t, err, `"`+database.DialectDir(other)+`"`, "by its name")
+		})
+		t.Run("Files", func(t *testing.T) {
+			// The folder is the root of fsys: only its files tell.
+			_, err := database.NewMigrator(db, embedded(t, other))
+			check(t, err, "quotes identifiers with")
+		})
+		t.Run("FilesUnderAnotherName", func(t *testing.T) {
+			files, _ := embeddedFiles(t, other)
+			body := map[string]string{}
+			for _, f := range files {
+				body[f.Name()] = string(f.Bytes())
+			}
+			_, err := database.NewMigrator(db, dialectFS(t, "db/changes", body), database.WithDir("db/changes"))
+			check(t, err, `"db/changes"`, files[0].Name())
+		})
+		t.Run("OnlyTheOtherFolder", func(t *testing.T) {
+			_, err := database.NewMigrator(db, copyDir(t, other, nil))
+			check(t, err, database.DialectDir(other)+"/")
+		})
+		t.Run("Drift", func(t *testing.T) {
+			_, err := database.Drift(context.Background(), db, embedded(t, other), database.Tables(entmigrate.Tables))
+			check(t, err)
+		})
+	})
+}
+
+func TestNoMigrations(t *testing.T) {
+	db := dbtest.Empty(t, dialect.SQLite)
+	_, err := database.NewMigrator(db, fstest.MapFS{"README": &fstest.MapFile{Data: []byte("x")}})
+	if !errors.Is(err, database.ErrNoMigrations) {
+		t.Fatalf("err = %v, want ErrNoMigrations", err)
+	}
+	if _, err := database.NewMigrator(db, migrations.FS, database.WithDir("../x")); err == nil {
+		t.Fatal("WithDir accepted a path outside fsys")
 	}
 }
 
@@ -451,10 +608,11 @@ func TestSQLiteRebuildKeepsReferencingRows(t *testing.T) {
 	if _, err := db.ExecContext(ctx, "INSERT INTO orders (id, user_id) VALUES (1, ?)", id); err != nil {
 		t.Fatal(err)
 	}
-	files, _ := orders.Files()
 	extra := map[string]string{}
-	for _, f := range files {
-		extra[f.Name()] = string(f.Bytes())
+	for name, f := range orders {
+		if strings.HasSuffix(name, ".sql") {
+			extra[path.Base(name)] = string(f.Data)
+		}
 	}
 	// The rebuild as Atlas writes it: the users table under a new name, copy,
 	// drop, rename.

@@ -1,13 +1,18 @@
 // Package database turns a DATABASE_URL into a ready database and keeps its
 // schema current: [Open] connects (PostgreSQL through lib/pq, SQLite through
-// modernc.org/sqlite without cgo), a [Migrator] applies Atlas-format
-// versioned migrations with the Atlas library, and [Diff] writes the next
-// migration from an ent schema.
+// modernc.org/sqlite without cgo), [Migrate] applies Atlas-format versioned
+// migrations from an [fs.FS] (an embed.FS holding postgres/ and sqlite/)
+// with the Atlas library, and [Diff] writes the next migration from an ent
+// schema; [Drift] tells a test whether the migrations keep up with it.
 //
 //	db, err := database.Open(ctx, settings.DatabaseURL)
 //	if err != nil { … }
 //	defer db.Close()
+//	if _, err := database.Migrate(ctx, db, migrations.FS); err != nil { … }
 //	client := ent.NewClient(ent.Driver(db.Driver()))
+//
+// No Atlas type is part of this package's API; the files it applies and
+// the atlas_schema_revisions table it records them in are the Atlas CLI's.
 package database
 
 import (

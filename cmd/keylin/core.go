@@ -12,8 +12,7 @@ import (
 	"github.com/keylin/keylin/ent/migrate/migrations"
 )
 
-// core is what every command working on users needs: settings, the
-// database and the ent client.
+// core is what serve needs: settings, the database and the ent client.
 type core struct {
 	settings config.Settings
 	db       *database.DB
@@ -25,7 +24,8 @@ func (c *core) Close() {
 	c.client.Close()
 }
 
-// loadSettings reads and validates keylin's settings.
+// loadSettings reads and validates all of keylin's settings: serve uses
+// them all, JWT_SECRET included.
 func loadSettings(ctx context.Context) (config.Settings, error) {
 	var s config.Settings
 	if err := config.Load(ctx, &s); err != nil {
@@ -34,28 +34,13 @@ func loadSettings(ctx context.Context) (config.Settings, error) {
 	return s, nil
 }
 
-// openCore opens the database for serving (database calls time out after
-// DATABASE_TIMEOUT). migrate applies pending migrations first: always for
-// the embedded SQLite default, for PostgreSQL only when asked (production
-// applies them in CI/CD). Migrations run on a connection of their own,
-// without the serving timeout: a migration's statement may take longer.
+// openCore opens the database for serving; see [openDatabase].
 func openCore(ctx context.Context, s config.Settings, log *slog.Logger, migrate bool) (*core, error) {
 	u, err := s.Database()
 	if err != nil {
 		return nil, err
 	}
-	if migrate || u.Dialect == dialect.SQLite {
-		mdb, err := database.OpenURL(ctx, u)
-		if err != nil {
-			return nil, err
-		}
-		err = applyEmbedded(ctx, mdb, log)
-		mdb.Close()
-		if err != nil {
-			return nil, err
-		}
-	}
-	db, err := database.OpenURL(ctx, u, database.WithIOTimeout(s.DatabaseTimeout), database.WithPool(database.Pool{
+	db, err := openDatabase(ctx, u, log, migrate, database.WithIOTimeout(s.DatabaseTimeout), database.WithPool(database.Pool{
 		MaxOpen: s.DatabaseMaxOpenConns, MaxIdle: s.DatabaseMaxIdleConns,
 		MaxLifetime: s.DatabaseConnMaxLifetime, MaxIdleTime: s.DatabaseConnMaxIdleTime,
 	}))
@@ -65,14 +50,45 @@ func openCore(ctx context.Context, s config.Settings, log *slog.Logger, migrate 
 	return &core{settings: s, db: db, client: ent.NewClient(ent.Driver(db.Driver())), log: log}, nil
 }
 
-func applyEmbedded(ctx context.Context, db *database.DB, log *slog.Logger) error {
-	dir, err := database.DirFS(migrations.FS, database.DialectDir(db.Dialect))
+// openDatabase opens the database with opts (serving's I/O timeout and
+// pool). migrate applies keylin's embedded migrations first; without
+// it they are applied to SQLite only (the embedded default: production
+// applies PostgreSQL's in CI/CD), and not to a SQLite database whose
+// history is another folder's — an application's, whose users table
+// keylin also serves. Migrations run on a connection of their own,
+// without opts: a migration's statement may take longer than the timeout.
+func openDatabase(ctx context.Context, u config.DatabaseURL, log *slog.Logger, migrate bool, opts ...database.OpenOption) (*database.DB, error) {
+	if migrate || u.Dialect == dialect.SQLite {
+		mdb, err := database.OpenURL(ctx, u)
+		if err != nil {
+			return nil, err
+		}
+		err = applyEmbedded(ctx, mdb, log, migrate)
+		mdb.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return database.OpenURL(ctx, u, opts...)
+}
+
+// applyEmbedded applies keylin's embedded migrations to db. Unless force
+// is set, a database whose history holds versions keylin's folder does
+// not have is left as it is.
+func applyEmbedded(ctx context.Context, db *database.DB, log *slog.Logger, force bool) error {
+	m, err := database.NewMigrator(db, migrations.FS, database.WithOperatorVersion("keylin "+versionString()))
 	if err != nil {
 		return err
 	}
-	m, err := database.NewMigrator(db, dir, database.WithOperatorVersion("keylin "+versionString()))
-	if err != nil {
-		return err
+	if !force {
+		st, err := m.Status(ctx)
+		if err != nil {
+			return err
+		}
+		if len(st.Unknown) > 0 {
+			log.Debug("database has migrations of its own: keylin's are not applied", "version", st.Current)
+			return nil
+		}
 	}
 	res, err := m.Apply(ctx)
 	if err != nil {

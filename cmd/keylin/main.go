@@ -1,9 +1,16 @@
-// Command keylin serves keylin's login service, applies and inspects its
-// database migrations, and manages users.
+// Command keylin serves keylin's login service, applies, inspects and
+// writes database migrations — keylin's own or an application's —, and
+// manages users.
 //
-//	keylin migrate apply [--url URL] [--dialect-dir DIR]
-//	keylin migrate status [--url URL]
+//	keylin migrate apply [--url URL] [--dir DIR | --dialect-dir DIR]
+//	keylin migrate status [--url URL] [--dir DIR | --dialect-dir DIR]
+//	keylin migrate diff [--schema ./ent/schema] [--dir ./ent/migrate/migrations] NAME
+//	keylin users create --email E
+//	keylin serve
 //	keylin version
+//
+// Only serve needs JWT_SECRET; migrate reads DATABASE_URL, users reads
+// DATABASE_URL and the hashing settings.
 //
 // Run `keylin help` or `keylin <command> --help` for the details.
 package main
@@ -32,6 +39,9 @@ type command struct {
 	name    string
 	summary string
 	usage   string
+	// help, when set, follows the summary in --help: what the command
+	// reads besides its flags.
+	help string
 	// run executes the command with its own flag set already parsed.
 	setup func(fs *flag.FlagSet) func(ctx context.Context, env *env, args []string) error
 	subs  []*command
@@ -99,6 +109,9 @@ func dispatch(ctx context.Context, c *command, path []string, args []string, e *
 	runFn := c.setup(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: %s %s\n\n%s\n", strings.Join(path, " "), c.usage, c.summary)
+		if c.help != "" {
+			fmt.Fprintf(fs.Output(), "\n%s\n", c.help)
+		}
 		var any bool
 		fs.VisitAll(func(*flag.Flag) { any = true })
 		if any {
@@ -123,6 +136,9 @@ func printGroupHelp(c *command, path []string, w io.Writer) {
 	sort.Slice(subs, func(i, j int) bool { return subs[i].name < subs[j].name })
 	for _, s := range subs {
 		fmt.Fprintf(w, "  %-12s %s\n", s.name, s.summary)
+	}
+	if c.help != "" {
+		fmt.Fprintf(w, "\n%s\n", c.help)
 	}
 	fmt.Fprintf(w, "\nRun '%s <command> --help' for a command's flags.\n", strings.Join(path, " "))
 }

@@ -33,6 +33,12 @@ func TestHelpAndUsage(t *testing.T) {
 		{[]string{"help"}, 0, "migrate"},
 		{[]string{"migrate", "--help"}, 0, "status"},
 		{[]string{"migrate", "apply", "--help"}, 0, "--dialect-dir"},
+		{[]string{"migrate", "apply", "--help"}, 0, "-dir DIR"},
+		{[]string{"migrate", "diff", "--help"}, 0, "without --schema, keylin's own"},
+		{[]string{"migrate", "diff", "--help"}, 0, "--schema ./ent/schema --dir ./ent/migrate/migrations"},
+		{[]string{"migrate", "--help"}, 0, "not JWT_SECRET"},
+		{[]string{"users", "create", "--help"}, 0, "HASH_MEMORY_KIB"},
+		{[]string{"users", "--help"}, 0, "not\nJWT_SECRET"},
 		{[]string{"migrate", "status", "-h"}, 0, "-url"},
 		{[]string{"version"}, 0, "keylin "},
 		{[]string{"nope"}, 2, "unknown command"},
@@ -131,5 +137,69 @@ func TestMigrateTamperedDialectDir(t *testing.T) {
 	}
 	if code, out, errOut := runCLI(t, "migrate", "apply", "--url", db, "--dialect-dir", filepath.Join(root, "sqlite")); code != 0 || !strings.Contains(out, "applied") {
 		t.Fatalf("apply after re-hash: %d %s%s", code, out, errOut)
+	}
+}
+
+// TestMigrateDialectMismatch: the postgres folder on a SQLite database is
+// refused before anything runs, in one line naming the folder and both
+// dialects, not with a parse error.
+func TestMigrateDialectMismatch(t *testing.T) {
+	pgDir, err := filepath.Abs(filepath.Join("..", "..", "ent", "migrate", "migrations", "postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The same files under a name that says nothing: they tell.
+	renamed := filepath.Join(t.TempDir(), "changes")
+	if err := os.CopyFS(renamed, os.DirFS(pgDir)); err != nil {
+		t.Fatal(err)
+	}
+	db := "sqlite:///" + filepath.Join(t.TempDir(), "k.db")
+	for _, c := range []struct{ dir, want string }{
+		{pgDir, `"postgres" is for PostgreSQL (by its name)`},
+		{renamed, `"changes" is for PostgreSQL (`},
+	} {
+		code, out, errOut := runCLI(t, "migrate", "apply", "--url", db, "--dialect-dir", c.dir)
+		if code != 1 || out != "" || strings.Count(errOut, "\n") != 1 {
+			t.Fatalf("exit %d: %s%s", code, out, errOut)
+		}
+		for _, w := range []string{c.want, "the database " + db + " is SQLite"} {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%q does not say %q", errOut, w)
+			}
+		}
+		if strings.Contains(errOut, "syntax") || strings.Contains(errOut, "near") {
+			t.Errorf("a parse error: %s", errOut)
+		}
+	}
+	code, out, errOut := runCLI(t, "migrate", "status", "--url", db)
+	if code != 0 || !strings.Contains(out, "current version: none") {
+		t.Fatalf("the refused folder touched the database: %d %s%s", code, out, errOut)
+	}
+}
+
+// TestMigrateDiffSchema: --schema loads a schema package with entc; for
+// keylin's own schema it writes what the built-in tables write.
+func TestMigrateDiffSchema(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles the schema package")
+	}
+	root := t.TempDir()
+	code, out, errOut := runCLI(t, "migrate", "diff", "--schema", "../../ent/schema", "--dir", root, "--dialect", "sqlite", "init")
+	if code != 0 || !strings.Contains(out, "schema: ../../ent/schema (github.com/keylin/keylin/ent/schema)") || !strings.Contains(out, "sqlite: wrote ") {
+		t.Fatalf("diff --schema: %d %s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(root, "sqlite", "atlas.sum")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(".entc"); !os.IsNotExist(err) {
+		t.Fatalf("entc's scratch directory was left behind: %v", err)
+	}
+	code, out, errOut = runCLI(t, "migrate", "diff", "--dir", root, "--dialect", "sqlite", "again")
+	if code != 0 || !strings.Contains(out, "schema: keylin's own") || !strings.Contains(out, "sqlite: no changes") {
+		t.Fatalf("the built-in schema differs from the loaded one: %d %s%s", code, out, errOut)
+	}
+	code, out, errOut = runCLI(t, "migrate", "diff", "--schema", "./no/such/schema", "--dir", root, "--dialect", "sqlite", "x")
+	if code != 1 || !strings.Contains(errOut, "no/such/schema") || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("missing schema: %d %s%s", code, out, errOut)
 	}
 }

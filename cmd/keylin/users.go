@@ -3,17 +3,22 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"golang.org/x/term"
 
 	"github.com/keylin/keylin/authn"
+	"github.com/keylin/keylin/config"
+	"github.com/keylin/keylin/database"
 	"github.com/keylin/keylin/ent"
 )
 
@@ -21,11 +26,13 @@ func usersCommand() *command {
 	return &command{
 		name:    "users",
 		summary: "create, list and manage users (replaces the Python keylin's ADMIN_* seeding)",
+		help:    usersSettingsHelp,
 		subs: []*command{
 			{
 				name:    "create",
 				summary: "create a user; the password is read from stdin, or prompted twice on a terminal",
 				usage:   "--email E [--full-name N] [--superuser] [--verified] [--inactive]",
+				help:    usersSettingsHelp,
 				setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 					email := fs.String("email", "", "the user's email (required)")
 					fullName := fs.String("full-name", "", "the user's full name")
@@ -63,6 +70,7 @@ func usersCommand() *command {
 				name:    "list",
 				summary: "list users, oldest first",
 				usage:   "[--offset N] [--limit N]",
+				help:    usersSettingsHelp,
 				setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 					offset := fs.Int("offset", 0, "users to skip")
 					limit := fs.Int("limit", authn.MaxPageSize, "users to show")
@@ -97,6 +105,7 @@ func usersCommand() *command {
 				name:    "set-password",
 				summary: "set a user's password (stdin, or prompted twice on a terminal); revokes the user's tokens",
 				usage:   "--email E",
+				help:    usersSettingsHelp,
 				setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 					email := fs.String("email", "", "the user's email (required)")
 					return func(ctx context.Context, e *env, _ []string) error {
@@ -128,30 +137,82 @@ func usersCommand() *command {
 	}
 }
 
-func openManager(ctx context.Context, e *env) (*core, *authn.Manager, error) {
-	s, err := loadSettings(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	c, err := openCore(ctx, s, quietLogger(e), false)
-	if err != nil {
-		return nil, nil, err
-	}
-	m, err := cliManager(c)
-	if err != nil {
-		c.Close()
-		return nil, nil, err
-	}
-	return c, m, nil
+// usersSettings are the settings the users commands read: the database,
+// and the hashing of the passwords they set. They sign no tokens, so
+// JWT_SECRET and the other serving settings are neither needed nor read.
+// Each field is the config.Settings field of the same name (same variable,
+// same default: TestUsersSettingsMatchConfig checks it).
+type usersSettings struct {
+	DatabaseURL       string        `env:"DATABASE_URL, default=sqlite://keylin.db"`
+	DatabaseTimeout   time.Duration `env:"DATABASE_TIMEOUT, default=5s"`
+	HashMemoryKiB     uint32        `env:"HASH_MEMORY_KIB, default=65536"`
+	HashIterations    uint32        `env:"HASH_ITERATIONS, default=3"`
+	HashParallelism   uint8         `env:"HASH_PARALLELISM, default=4"`
+	HashMaxConcurrent int           `env:"HASH_MAX_CONCURRENT, default=0"`
+	HashMaxWait       time.Duration `env:"HASH_MAX_WAIT, default=5s"`
 }
 
-// cliManager is the Manager of the user commands: the settings' hashing,
-// no rate limits (the operator is not an attacker).
-func cliManager(c *core) (*authn.Manager, error) {
-	s := c.settings
-	tokens, err := authn.NewTokens(authn.TokenConfig{
-		AccessSecret: []byte(s.JWTSecret), VerifySecret: []byte(s.VerificationSecret), ResetSecret: []byte(s.ResetPasswordSecret),
-	})
+// usersSettingsHelp is what the users commands' --help says they read.
+const usersSettingsHelp = "Reads DATABASE_URL (default sqlite://keylin.db), DATABASE_TIMEOUT and the\n" +
+	"hashing settings HASH_MEMORY_KIB, HASH_ITERATIONS, HASH_PARALLELISM,\n" +
+	"HASH_MAX_CONCURRENT, HASH_MAX_WAIT, from the environment or .env; not\n" +
+	"JWT_SECRET. The database may be an application's own, migrated with its\n" +
+	"own folder (its users table has keylin's columns and its own)."
+
+// settings returns the values as keylin's settings, the others at their
+// defaults.
+func (u *usersSettings) settings() config.Settings {
+	s := config.Defaults()
+	s.DatabaseURL, s.DatabaseTimeout = u.DatabaseURL, u.DatabaseTimeout
+	s.HashMemoryKiB, s.HashIterations, s.HashParallelism = u.HashMemoryKiB, u.HashIterations, u.HashParallelism
+	s.HashMaxConcurrent, s.HashMaxWait = u.HashMaxConcurrent, u.HashMaxWait
+	return s
+}
+
+// Validate checks the values with config.Settings' own rules. The secret
+// set here only lets those rules pass: nothing is signed with it.
+func (u *usersSettings) Validate() error {
+	s := u.settings()
+	s.JWTSecret = strings.Repeat("v", config.MinSecretBytes)
+	return s.Validate()
+}
+
+// openManager opens the database named by the users settings and returns
+// the Manager of the user commands: those settings' hashing, no rate
+// limits (the operator is not an attacker).
+func openManager(ctx context.Context, e *env) (*ent.Client, *authn.Manager, error) {
+	var us usersSettings
+	if err := config.Load(ctx, &us); err != nil {
+		return nil, nil, err
+	}
+	s := us.settings()
+	u, err := s.Database()
+	if err != nil {
+		return nil, nil, err
+	}
+	log := quietLogger(e)
+	db, err := openDatabase(ctx, u, log, false, database.WithIOTimeout(s.DatabaseTimeout))
+	if err != nil {
+		return nil, nil, err
+	}
+	client := ent.NewClient(ent.Driver(db.Driver()))
+	m, err := cliManager(client, s, log)
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	return client, m, nil
+}
+
+// cliManager is the Manager of the user commands. Its token secrets are
+// random and thrown away: the commands issue no tokens (setting a password
+// revokes the user's sessions and tokens in the database, not by secret).
+func cliManager(client *ent.Client, s config.Settings, log *slog.Logger) (*authn.Manager, error) {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, err
+	}
+	tokens, err := authn.NewTokens(authn.TokenConfig{AccessSecret: secret, VerifySecret: secret, ResetSecret: secret})
 	if err != nil {
 		return nil, err
 	}
@@ -159,8 +220,8 @@ func cliManager(c *core) (*authn.Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return authn.NewManager(ent.NewAuthnStore(c.client), tokens,
-		authn.WithHasher(hasher), authn.WithLimits(authn.NoLimits()), authn.WithLogger(c.log))
+	return authn.NewManager(ent.NewAuthnStore(client), tokens,
+		authn.WithHasher(hasher), authn.WithLimits(authn.NoLimits()), authn.WithLogger(log))
 }
 
 // userError turns domain errors into sentences for the terminal.

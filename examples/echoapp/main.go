@@ -85,15 +85,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	dir, err := database.DirFS(migrations.FS, database.DialectDir(db.Dialect))
-	if err != nil {
-		log.Fatal(err)
-	}
-	mig, err := database.NewMigrator(db, dir)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if _, err := mig.Apply(ctx); err != nil {
+	if _, err := database.Migrate(ctx, db, migrations.FS); err != nil {
 		log.Fatal(err)
 	}
 	e, err := newApp(s, ent.NewClient(ent.Driver(db.Driver())))

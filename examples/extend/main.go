@@ -117,17 +117,10 @@ func newApp(s Settings, client *ent.Client) (*echo.Echo, *keylin.Service, error)
 	return e, svc, nil
 }
 
-// migrateUp applies the application's embedded migrations.
+// migrateUp applies the application's embedded migrations: the folder of
+// the database's dialect (postgres/ or sqlite/).
 func migrateUp(ctx context.Context, db *database.DB) error {
-	dir, err := database.DirFS(migrations.FS, database.DialectDir(db.Dialect))
-	if err != nil {
-		return err
-	}
-	mig, err := database.NewMigrator(db, dir)
-	if err != nil {
-		return err
-	}
-	_, err = mig.Apply(ctx)
+	_, err := database.Migrate(ctx, db, migrations.FS)
 	return err
 }
 

@@ -258,8 +258,10 @@ func TestOrders(t *testing.T) {
 }
 
 // TestMigrationsMatchSchema checks the committed migrations build exactly
-// the schema of the generated code: after a schema edit, run
-// `go run ./cmd/migrate-diff NAME`.
+// the schema of the generated code. After a schema edit, write the next
+// migration with keylin's command (a tool of this module):
+//
+//	go tool keylin migrate diff --schema ./ent/schema --dir ./ent/migrate/migrations NAME
 func TestMigrationsMatchSchema(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, d string) {
 		ctx := context.Background()
@@ -273,16 +275,12 @@ func TestMigrationsMatchSchema(t *testing.T) {
 		} else {
 			dev = testDB(t, d)
 		}
-		dir, err := database.DirFS(migrations.FS, database.DialectDir(d))
-		if err != nil {
-			t.Fatal(err)
-		}
-		stmts, err := database.Drift(ctx, dev, dir, migrate.Tables)
+		stmts, err := database.Drift(ctx, dev, migrations.FS, database.Tables(migrate.Tables))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(stmts) > 0 {
-			t.Fatalf("the migrations are behind the schema; run `go run ./cmd/migrate-diff NAME`. Missing:\n%s", strings.Join(stmts, "\n"))
+			t.Fatalf("the migrations are behind the schema; run `go tool keylin migrate diff --schema ./ent/schema --dir ./ent/migrate/migrations NAME`. Missing:\n%s", strings.Join(stmts, "\n"))
 		}
 	})
 }

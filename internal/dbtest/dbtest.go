@@ -78,15 +78,7 @@ func Empty(tb testing.TB, d string) *database.DB {
 func Migrated(tb testing.TB, d string) *database.DB {
 	tb.Helper()
 	db := Empty(tb, d)
-	dir, err := database.DirFS(migrations.FS, database.DialectDir(d))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := database.NewMigrator(db, dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if _, err := m.Apply(context.Background()); err != nil {
+	if _, err := database.Migrate(context.Background(), db, migrations.FS); err != nil {
 		tb.Fatalf("migrate: %v", err)
 	}
 	return db
