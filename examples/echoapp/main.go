@@ -1,20 +1,24 @@
 // Command echoapp is an existing Echo application that adds keylin: it
-// mounts keylin's routers next to its own routes, under prefixes of its
-// choosing, keeps its own error handler, and protects one of its routes.
+// wires keylin from its settings with keylin.New, mounts keylin's routers
+// next to its own routes under prefixes of its choosing, keeps its own
+// error handler, picks two of keylin's production middleware, and protects
+// one of its routes.
 //
 //	JWT_SECRET=$(openssl rand -hex 32) go run ./examples/echoapp
 package main
 
 import (
 	"context"
+	"errors"
 	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/keylin/keylin/authn"
+	"github.com/keylin/keylin"
 	"github.com/keylin/keylin/config"
 	"github.com/keylin/keylin/database"
 	"github.com/keylin/keylin/ent"
@@ -28,25 +32,14 @@ type Settings struct {
 	Greeting string `env:"GREETING, default=hello"`
 }
 
-// newApp builds the application around an existing Echo instance.
-func newApp(s Settings, client *ent.Client) (*echo.Echo, error) {
-	tokens, err := authn.NewTokens(authn.TokenConfig{
-		AccessSecret: []byte(s.JWTSecret),
-		VerifySecret: []byte(s.VerificationSecret),
-		ResetSecret:  []byte(s.ResetPasswordSecret),
-	})
+// newApp builds the application around an existing Echo instance. Every
+// keylin setting (token lifetimes, hashing, verification, rate limits,
+// mail, refresh tokens…) reaches the service through keylin.New.
+func newApp(s Settings, client *ent.Client, log *slog.Logger) (*echo.Echo, *keylin.Service, error) {
+	svc, err := keylin.New(s.Settings, ent.NewAuthnStore(client), keylin.WithLogger(log))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	m, err := authn.NewManager(ent.NewAuthnStore(client), tokens)
-	if err != nil {
-		return nil, err
-	}
-	api, err := httpapi.NewAPI(m)
-	if err != nil {
-		return nil, err
-	}
-
 	e := echo.New()
 	// The app's own error handler stays in charge of the app's routes.
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
@@ -56,22 +49,28 @@ func newApp(s Settings, client *ent.Client) (*echo.Echo, error) {
 		}
 		_ = c.JSON(code, map[string]any{"error": http.StatusText(code), "app": "echoapp"})
 	}
+	// Two of keylin's production middleware, chosen by the app: client IPs
+	// believed from the app's proxies only, and the security headers.
+	if e.IPExtractor, err = httpapi.TrustedProxies(s.TrustedProxies); err != nil {
+		return nil, nil, err
+	}
+	e.Use(httpapi.SecurityHeaders())
 	e.GET("/", func(c echo.Context) error { return c.String(http.StatusOK, s.Greeting) })
 
 	// keylin's routers, under the app's own prefixes.
-	api.MountAuth(e.Group("/api/auth/jwt"))
+	svc.API.MountAuth(e.Group("/api/auth/jwt"))
 	auth := e.Group("/api/auth")
-	api.MountRegister(auth)
-	api.MountResetPassword(auth)
-	api.MountVerify(auth)
-	api.MountUsers(e.Group("/api/users"))
+	svc.API.MountRegister(auth)
+	svc.API.MountResetPassword(auth)
+	svc.API.MountVerify(auth)
+	svc.API.MountUsers(e.Group("/api/users"))
 
 	// One of the app's routes, for signed-in users only.
 	e.GET("/dashboard", func(c echo.Context) error {
 		u := httpapi.CurrentUser(c)
 		return c.JSON(http.StatusOK, map[string]string{"greeting": s.Greeting + ", " + u.Email})
-	}, api.RequireUser())
-	return e, nil
+	}, svc.API.RequireUser())
+	return e, svc, nil
 }
 
 func main() {
@@ -81,22 +80,24 @@ func main() {
 	if err := config.Load(ctx, &s); err != nil {
 		log.Fatal(err)
 	}
-	db, err := database.Open(ctx, s.DatabaseURL)
+	db, err := database.Open(ctx, s.DatabaseURL, database.WithIOTimeout(s.DatabaseTimeout))
 	if err != nil {
 		log.Fatal(err)
 	}
 	if _, err := database.Migrate(ctx, db, migrations.FS); err != nil {
 		log.Fatal(err)
 	}
-	e, err := newApp(s, ent.NewClient(ent.Driver(db.Driver())))
+	e, svc, err := newApp(s, ent.NewClient(ent.Driver(db.Driver())), slog.Default())
 	if err != nil {
 		log.Fatal(err)
 	}
+	svc.Start(ctx) // pruning; Close stops it and sends the queued mail
+	defer func() { _ = svc.Close(context.Background()) }()
 	go func() {
 		<-ctx.Done()
 		_ = e.Shutdown(context.Background())
 	}()
-	if err := e.Start(":8080"); err != nil && err != http.ErrServerClosed {
+	if err := e.Start(":8080"); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,8 +19,11 @@ func TestEchoApp(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, d string) {
 		db := dbtest.Migrated(t, d)
 		secret := "echoapp-test-secret-0123456789abcdef"
-		s := Settings{Settings: config.Settings{JWTSecret: secret, VerificationSecret: secret, ResetPasswordSecret: secret}, Greeting: "hi"}
-		e, err := newApp(s, ent.NewClient(ent.Driver(db.Driver())))
+		ks := config.Defaults()
+		ks.JWTSecret, ks.VerificationSecret, ks.ResetPasswordSecret = secret, secret, secret
+		ks.HashMemoryKiB, ks.HashIterations, ks.HashParallelism = 19456, 2, 1
+		s := Settings{Settings: ks, Greeting: "hi"}
+		e, _, err := newApp(s, ent.NewClient(ent.Driver(db.Driver())), slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
