@@ -362,4 +362,3 @@ func (c *client) items(token string) string {
 	}
 	return strings.Join(out, ",")
 }
-
