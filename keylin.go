@@ -180,10 +180,11 @@ func New(s config.Settings, store authn.Store, opts ...Option) (*Service, error)
 			return nil, err
 		}
 	}
+	access, verify, reset := s.TokenSecrets()
 	tokens, err := authn.NewTokens(authn.TokenConfig{
-		AccessSecret:   []byte(s.JWTSecret),
-		VerifySecret:   []byte(s.VerificationSecret),
-		ResetSecret:    []byte(s.ResetPasswordSecret),
+		AccessSecret:   []byte(access),
+		VerifySecret:   []byte(verify),
+		ResetSecret:    []byte(reset),
 		AccessLifetime: s.AccessTokenLifetime,
 		VerifyLifetime: s.VerifyTokenLifetime,
 		ResetLifetime:  s.ResetTokenLifetime,

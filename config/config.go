@@ -483,12 +483,21 @@ func (s *Settings) settings() *Settings { return s }
 
 // resolveDefaults fills the settings whose defaults depend on others.
 func (s *Settings) resolveDefaults() {
-	if s.ResetPasswordSecret == "" {
-		s.ResetPasswordSecret = s.JWTSecret
+	_, s.VerificationSecret, s.ResetPasswordSecret = s.TokenSecrets()
+}
+
+// TokenSecrets returns the secrets of access, verify and reset tokens:
+// VERIFICATION_SECRET and RESET_PASSWORD_SECRET stand for JWT_SECRET when
+// unset, also in settings built in code rather than loaded.
+func (s *Settings) TokenSecrets() (access, verify, reset string) {
+	access, verify, reset = s.JWTSecret, s.VerificationSecret, s.ResetPasswordSecret
+	if verify == "" {
+		verify = access
 	}
-	if s.VerificationSecret == "" {
-		s.VerificationSecret = s.JWTSecret
+	if reset == "" {
+		reset = access
 	}
+	return access, verify, reset
 }
 
 // List is a list setting such as ALLOWED_ORIGINS, parsed as the Python keylin
