@@ -1,0 +1,244 @@
+package extension
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"entgo.io/ent"
+	"entgo.io/ent/entc/gen"
+	"entgo.io/ent/entc/load"
+	"entgo.io/ent/schema"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"github.com/google/uuid"
+
+	"github.com/keylin/keylin/ent/entkeylin"
+)
+
+// Schemas of a test application: keylin's user with one field per rule.
+type (
+	testUser struct {
+		ent.Schema
+		fields []ent.Field
+		edges  []ent.Edge
+	}
+	testSession      struct{ entkeylin.Session }
+	testRefreshToken struct{ entkeylin.RefreshToken }
+	testRateLimit    struct{ entkeylin.RateLimit }
+	testOrder        struct {
+		ent.Schema
+		owner entkeylin.Owner
+	}
+)
+
+func (testUser) Mixin() []ent.Mixin               { return []ent.Mixin{entkeylin.UserMixin{}} }
+func (testUser) Annotations() []schema.Annotation { return entkeylin.UserAnnotations() }
+func (u testUser) Fields() []ent.Field            { return u.fields }
+func (u testUser) Edges() []ent.Edge              { return u.edges }
+func (testOrder) Fields() []ent.Field {
+	return []ent.Field{field.String("item"), field.UUID("buyer", uuid.UUID{})}
+}
+func (o testOrder) Annotations() []schema.Annotation { return []schema.Annotation{o.owner} }
+func (testOrder) Edges() []ent.Edge {
+	return []ent.Edge{edge.From("owner", testUser.Type).Ref("orders").Unique(), edge.From("watchers", testUser.Type).Ref("watched")}
+}
+
+// graph builds the generation graph of the schemas, as entc would.
+func graph(t *testing.T, named map[string]ent.Interface) (*gen.Graph, error) {
+	t.Helper()
+	var schemas []*load.Schema
+	for _, name := range []string{"User", "Session", "RefreshToken", "RateLimit", "Order"} {
+		s, ok := named[name]
+		if !ok {
+			continue
+		}
+		b, err := load.MarshalSchema(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls, err := load.UnmarshalSchema(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls.Name = name
+		for _, e := range ls.Edges {
+			e.Type = strings.TrimPrefix(e.Type, "test")
+		}
+		schemas = append(schemas, ls)
+	}
+	return gen.NewGraph(&gen.Config{Package: "example.com/app/ent"}, schemas...)
+}
+
+func keylinSchemas(user testUser) map[string]ent.Interface {
+	return map[string]ent.Interface{
+		"User": user, "Session": testSession{}, "RefreshToken": testRefreshToken{}, "RateLimit": testRateLimit{},
+	}
+}
+
+// TestAnnotationRules: who may read and who may set each field, as the
+// annotations say (README, "Extending the user model").
+func TestAnnotationRules(t *testing.T) {
+	user := testUser{fields: []ent.Field{
+		field.String("plain").Optional(),
+		field.String("at_register").Optional().Annotations(entkeylin.Field(entkeylin.Register)),
+		field.String("by_self").Optional().Annotations(entkeylin.Field(entkeylin.SelfUpdate)),
+		field.String("hidden").Optional().Annotations(entkeylin.Field(entkeylin.Hidden)),
+		field.String("frozen").Optional().Annotations(entkeylin.Field(entkeylin.NoSuperuserUpdate)),
+		field.String("explicit_default").Optional().Annotations(entkeylin.Field(entkeylin.SuperuserWrite)),
+		field.String("secret").Optional().Sensitive(),
+		field.String("set_once").Optional().Immutable(),
+		field.String("both").Optional().Annotations(entkeylin.Field(entkeylin.Register), entkeylin.Field(entkeylin.SelfUpdate)),
+		entkeylin.MaxChars(field.String("nick"), 12).Optional(),
+	}}
+	g, err := graph(t, keylinSchemas(user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := check(g); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	u, _ := userNode(g)
+	extra := extraFields(u)
+	var names []string
+	for _, f := range extra {
+		names = append(names, f.Name)
+	}
+	if slices.ContainsFunc(names, func(n string) bool { return slices.Contains(entkeylin.CoreFields, n) }) {
+		t.Fatalf("keylin's own fields counted as the application's: %v", names)
+	}
+	readableNames := map[string]bool{}
+	for _, f := range readable(extra) {
+		readableNames[f.Name] = true
+	}
+	byName := map[string]*gen.Field{}
+	for _, f := range extra {
+		byName[f.Name] = f
+	}
+	want := []struct {
+		field                           string
+		read, register, self, superuser bool
+	}{
+		{"plain", true, false, false, true},
+		{"at_register", true, true, false, true},
+		{"by_self", true, false, true, true},
+		{"hidden", false, false, false, true},
+		{"frozen", true, false, false, false},
+		{"explicit_default", true, false, false, true},
+		{"secret", false, false, false, true},
+		{"set_once", true, false, false, false},
+		{"both", true, true, true, true},
+		{"nick", true, false, false, true},
+	}
+	for _, w := range want {
+		t.Run(w.field, func(t *testing.T) {
+			f := byName[w.field]
+			a := annotation(f)
+			superuser := !a.NoSuperuserUpdate && !f.Immutable
+			got := [4]bool{readableNames[w.field], a.Register, a.SelfUpdate, superuser}
+			if got != [4]bool{w.read, w.register, w.self, w.superuser} {
+				t.Fatalf("read/register/self/superuser = %v, want %v", got, [4]bool{w.read, w.register, w.self, w.superuser})
+			}
+			if settable(f) != (w.register || w.self || w.superuser) {
+				t.Fatalf("settable = %v", settable(f))
+			}
+		})
+	}
+	if maxChars(byName["nick"]) != 12 || maxChars(byName["plain"]) != 0 {
+		t.Fatalf("MaxChars read as %d / %d", maxChars(byName["nick"]), maxChars(byName["plain"]))
+	}
+}
+
+// TestRefusals: schemas keylin cannot serve are refused at generation,
+// with a message that names the field and the fix.
+func TestRefusals(t *testing.T) {
+	cases := []struct {
+		name    string
+		schemas func() map[string]ent.Interface
+		want    string
+	}{
+		{"RequiredWithoutDatabaseDefault", func() map[string]ent.Interface {
+			return keylinSchemas(testUser{fields: []ent.Field{field.String("code")}})
+		}, "User.code must be Optional() or have a literal Default"},
+		{"DefaultFunc", func() map[string]ent.Interface {
+			return keylinSchemas(testUser{fields: []ent.Field{field.String("code").DefaultFunc(func() string { return "x" })}})
+		}, "User.code must be Optional() or have a literal Default"},
+		{"MaxLenOnASettableField", func() map[string]ent.Interface {
+			return keylinSchemas(testUser{fields: []ent.Field{field.String("nickname").MaxLen(40).Optional()}})
+		}, `entkeylin.MaxChars(field.String("nickname"), 40)`},
+		{"TypeTheAPICannotRead", func() map[string]ent.Interface {
+			return keylinSchemas(testUser{fields: []ent.Field{field.JSON("prefs", map[string]any{}).Optional()}})
+		}, "User.prefs has type map[string]interface {}, which keylin's API does not read"},
+		{"OwnerEdgeNotUnique", func() map[string]ent.Interface {
+			m := keylinSchemas(testUser{edges: []ent.Edge{edge.To("orders", testOrder.Type), edge.To("watched", testOrder.Type)}})
+			m["Order"] = testOrder{owner: entkeylin.OwnedBy("watchers")}
+			return m
+		}, `Order is OwnedBy("watchers"), which must name a unique edge of Order to User`},
+		{"OwnerEdgeMissing", func() map[string]ent.Interface {
+			m := keylinSchemas(testUser{edges: []ent.Edge{edge.To("orders", testOrder.Type), edge.To("watched", testOrder.Type)}})
+			m["Order"] = testOrder{owner: entkeylin.OwnedBy("nobody")}
+			return m
+		}, `Order is OwnedBy("nobody")`},
+		{"OwnerFieldNotUUID", func() map[string]ent.Interface {
+			m := keylinSchemas(testUser{edges: []ent.Edge{edge.To("orders", testOrder.Type), edge.To("watched", testOrder.Type)}})
+			m["Order"] = testOrder{owner: entkeylin.OwnedByField("item")}
+			return m
+		}, `Order is OwnedByField("item"), which must name a UUID field`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g, err := graph(t, c.schemas())
+			if err == nil {
+				err = check(g)
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want one containing %q", err, c.want)
+			}
+		})
+	}
+	t.Run("MissingEntity", func(t *testing.T) {
+		m := keylinSchemas(testUser{})
+		delete(m, "Session")
+		g, err := graph(t, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := entityNode(g, entkeylin.RoleSession); err == nil || !strings.Contains(err.Error(), "type Session struct{ entkeylin.Session }") {
+			t.Fatalf("err = %v, want the declaration to add", err)
+		}
+	})
+	t.Run("OwnerAccepted", func(t *testing.T) {
+		m := keylinSchemas(testUser{edges: []ent.Edge{edge.To("orders", testOrder.Type), edge.To("watched", testOrder.Type)}})
+		for _, o := range []entkeylin.Owner{entkeylin.OwnedBy("owner"), entkeylin.OwnedByField("buyer")} {
+			m["Order"] = testOrder{owner: o}
+			g, err := graph(t, m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			owned, err := ownedNodes(g)
+			if err != nil || len(owned) != 1 || owned[0].IDGetter == "" {
+				t.Fatalf("%+v: owned %v, %v", o, owned, err)
+			}
+		}
+	})
+}
+
+// TestOptionsTurnOnFeatures: an entc.go that passes only the extension gets
+// the features keylin's generated code needs.
+func TestOptionsTurnOnFeatures(t *testing.T) {
+	cfg := &gen.Config{}
+	for _, o := range New().Options() {
+		if err := o(cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	for _, f := range cfg.Features {
+		names = append(names, f.Name)
+	}
+	for _, want := range []string{"sql/versioned-migration", "sql/modifier", "sql/upsert", "privacy"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("features %v lack %s", names, want)
+		}
+	}
+}
