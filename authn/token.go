@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -358,36 +360,93 @@ type parsedClaims struct {
 
 // UnmarshalJSON reads the claims by their exact names. encoding/json would
 // also take "SUB" or "Exp" for a field, and the last of several spellings
-// would win; PyJWT reads only the exact name, and so does keylin.
+// would win; PyJWT reads only the exact name, and so does keylin (of
+// duplicates of one name, the last, as Python's json module keeps).
 func (c *parsedClaims) UnmarshalJSON(b []byte) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return err
+	if !json.Valid(b) {
+		return errors.New("claims are not valid JSON")
 	}
-	fields := []struct {
-		name string
-		dst  any
-	}{
-		{"sub", &c.Subject},
-		{"aud", &c.Audience},
-		{"exp", &c.ExpiresAt},
-		{"nbf", &c.NotBefore},
-		{"iat", &c.IssuedAt},
-		{"sid", &c.SessionID},
-		{"email", &c.Email},
-		{"password_fgpt", &c.PasswordFingerprint},
-		{"email_fgpt", &c.EmailFingerprint},
-	}
-	for _, f := range fields {
-		raw, ok := m[f.name]
-		if !ok {
-			continue
+	return eachMember(b, func(name, raw []byte) error {
+		var err error
+		switch string(name) {
+		case "sub":
+			err = decodeString(raw, &c.Subject)
+		case "aud":
+			err = c.Audience.UnmarshalJSON(raw)
+		case "exp":
+			c.ExpiresAt, err = decodeDate(raw)
+		case "nbf":
+			c.NotBefore, err = decodeDate(raw)
+		case "iat":
+			c.IssuedAt, err = decodeDate(raw)
+		case "sid":
+			c.SessionID, err = decodeOptString(raw)
+		case "email":
+			c.Email, err = decodeOptString(raw)
+		case "password_fgpt":
+			c.PasswordFingerprint, err = decodeOptString(raw)
+		case "email_fgpt":
+			c.EmailFingerprint, err = decodeOptString(raw)
+		default:
+			return nil
 		}
-		if err := json.Unmarshal(raw, f.dst); err != nil {
-			return fmt.Errorf("claim %s: %w", f.name, err)
+		if err != nil {
+			return fmt.Errorf("claim %s: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// decodeString reads a JSON string; a plain one without a copy of the
+// decoder's machinery.
+func decodeString(raw []byte, dst *string) error {
+	if len(raw) < 2 || raw[0] != '"' {
+		if string(raw) == "null" {
+			*dst = ""
+			return nil
+		}
+		return errors.New("not a string")
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c == '\\' || c < 0x20 {
+			return json.Unmarshal(raw, dst)
 		}
 	}
+	*dst = string(inner)
 	return nil
+}
+
+// decodeOptString reads a JSON string or null.
+func decodeOptString(raw []byte) (*string, error) {
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	var s string
+	if err := decodeString(raw, &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// decodeDate reads a NumericDate: a JSON number of seconds (a fraction is
+// kept to jwt.TimePrecision), or null.
+func decodeDate(raw []byte) (*jwt.NumericDate, error) {
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	if len(raw) == 0 || raw[0] == '"' || raw[0] == '{' || raw[0] == '[' || raw[0] == 't' || raw[0] == 'f' {
+		return nil, errors.New("not a number")
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, errors.New("not a number")
+	}
+	if f > maxNumericDate || f < -maxNumericDate {
+		return nil, errors.New("out of range")
+	}
+	sec, frac := math.Modf(f)
+	return jwt.NewNumericDate(time.Unix(int64(sec), int64(frac*1e9))), nil
 }
 
 var _ jwt.Claims = (*parsedClaims)(nil)

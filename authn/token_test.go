@@ -513,6 +513,10 @@ func TestClaimNamesAreCaseSensitive(t *testing.T) {
 		"ExactFirst":  fmt.Sprintf(`{"sub":%q,"SUB":%q,"aud":["fastapi-users:auth"],"exp":%d}`, testUser, other, exp),
 		"ExactLast":   fmt.Sprintf(`{"SUB":%q,"Sub":%q,"aud":["fastapi-users:auth"],"exp":%d,"sub":%q}`, other, other, exp, testUser),
 		"OtherCaseOf": fmt.Sprintf(`{"sub":%q,"aud":["fastapi-users:auth"],"exp":%d,"SID":%q,"Sid":"junk"}`, testUser, exp, other),
+		// A name written with escapes is the same name, as json.loads reads it.
+		"EscapedName": fmt.Sprintf(`{"s\u0075b":%q,"aud":["fastapi-users:auth"],"exp":%d}`, testUser, exp),
+		// Members of nested values are not claims.
+		"Nested": fmt.Sprintf(` { "x" : {"sub":%q,"a":[{"sub":1},"}"]} , "sub" : %q , "aud":"fastapi-users:auth","exp":%d } `, other, testUser, exp),
 	} {
 		t.Run(name, func(t *testing.T) {
 			claims, err := tokens.ParseAccess(signRaw(t, `{"alg":"HS256","typ":"JWT"}`, body))
