@@ -260,7 +260,7 @@ func (a *API) register(c echo.Context) error {
 	if err != nil {
 		return a.writeError(c, flowRegister, err)
 	}
-	return writeJSON(c, http.StatusCreated, a.read(u))
+	return a.writeUser(c, http.StatusCreated, u)
 }
 
 // forgotPassword answers POST /forgot-password: 202 whether or not the
@@ -328,7 +328,7 @@ func (a *API) verify(c echo.Context) error {
 	if err != nil {
 		return a.writeError(c, flowVerify, err)
 	}
-	return writeJSON(c, http.StatusOK, a.read(u))
+	return a.writeUser(c, http.StatusOK, u)
 }
 
 // writeNull answers a JSON null, as FastAPI does for a route returning None.

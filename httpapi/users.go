@@ -14,7 +14,7 @@ import (
 
 // getMe answers GET /me.
 func (a *API) getMe(c echo.Context) error {
-	return writeJSON(c, http.StatusOK, a.read(CurrentUser(c)))
+	return a.writeUser(c, http.StatusOK, CurrentUser(c))
 }
 
 // patchMe answers PATCH /me: the user's change to themselves.
@@ -28,7 +28,7 @@ func (a *API) getUser(c echo.Context) error {
 	if !ok {
 		return nil
 	}
-	return writeJSON(c, http.StatusOK, a.read(u))
+	return a.writeUser(c, http.StatusOK, u)
 }
 
 // patchUser answers PATCH /:id (superuser).
@@ -107,7 +107,7 @@ func (a *API) update(c echo.Context, u *authn.User, self bool) error {
 	if err != nil {
 		return a.writeError(c, flowUpdate, err)
 	}
-	return writeJSON(c, http.StatusOK, a.read(nu))
+	return a.writeUser(c, http.StatusOK, nu)
 }
 
 // listUsers answers GET "" (superuser): ?offset= (default 0) and ?limit=
@@ -123,11 +123,23 @@ func (a *API) listUsers(c echo.Context) error {
 	if err != nil {
 		return a.writeError(c, flowUsers, err)
 	}
-	page := UserPage{Items: make([]UserRead, len(p.Users)), Total: p.Total, Offset: p.Offset, Limit: p.Limit}
+	b := make([]byte, 0, 64+256*len(p.Users))
+	b = append(b, `{"items":[`...)
 	for i, u := range p.Users {
-		page.Items[i] = a.read(u)
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = a.appendUser(b, u)
 	}
-	return writeJSON(c, http.StatusOK, page)
+	b = append(b, `],"total":`...)
+	b = strconv.AppendInt(b, int64(p.Total), 10)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendInt(b, int64(p.Offset), 10)
+	b = append(b, `,"limit":`...)
+	b = strconv.AppendInt(b, int64(p.Limit), 10)
+	b = append(b, '}')
+	noStore(c.Response().Header())
+	return c.JSONBlob(http.StatusOK, b)
 }
 
 // queryInt reads an integer query parameter of at least lowest, recording a

@@ -428,3 +428,34 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 	}
 	return reflect.DeepEqual(x, y)
 }
+
+// TestGeneratedAppendJSON checks the generated writer of the application's
+// fields against what ReadFields (encoding/json) produces for them.
+func TestGeneratedAppendJSON(t *testing.T) {
+	nick := func(s string) *string { return &s }
+	schema := ent.KeylinUserSchema()
+	appender, ok := schema.(interface {
+		AppendJSON([]byte, any) []byte
+	})
+	if !ok {
+		t.Fatal("the generated schema does not implement userschema.Appender")
+	}
+	for _, x := range []*ent.UserExtra{
+		{Role: user.RoleMember},
+		{Role: user.RoleAdmin, Nickname: nick("")},
+		{Role: user.RoleMember, Nickname: nick("<script>&\"\\ \u2028 \x00 \xff Zoë")},
+	} {
+		var want []byte
+		for _, f := range schema.ReadFields(x) {
+			name, _ := json.Marshal(f.Name)
+			want = append(append(append(want, ','), name...), ':')
+			want = append(want, f.Value...)
+		}
+		if got := appender.AppendJSON(nil, x); !bytes.Equal(got, want) {
+			t.Errorf("AppendJSON(%+v):\n got %s\nwant %s", x, got, want)
+		}
+	}
+	if got := appender.AppendJSON(nil, nil); len(got) != 0 {
+		t.Errorf("AppendJSON(nil) = %s, want nothing", got)
+	}
+}
