@@ -20,6 +20,7 @@ import (
 
 	"github.com/keylin/keylin/config"
 	"github.com/keylin/keylin/database"
+	"github.com/keylin/keylin/userschema"
 
 	"github.com/keylin/keylin/examples/extend/ent"
 	"github.com/keylin/keylin/examples/extend/ent/migrate"
@@ -457,5 +458,46 @@ func TestGeneratedAppendJSON(t *testing.T) {
 	}
 	if got := appender.AppendJSON(nil, nil); len(got) != 0 {
 		t.Errorf("AppendJSON(nil) = %s, want nothing", got)
+	}
+}
+
+// TestGeneratedFieldsMatchDecoders: the description of the application's
+// fields (userschema.Describer, which the OpenAPI document is built from)
+// says what the generated decoders and the user object do: a field is
+// described as set at registration, by the user or by a superuser exactly
+// when that decoder takes it, and as read exactly when the user object has
+// it; internal_note, which the API never touches, is not described.
+func TestGeneratedFieldsMatchDecoders(t *testing.T) {
+	schema := ent.KeylinUserSchema()
+	describer, ok := schema.(userschema.Describer)
+	if !ok {
+		t.Fatal("the generated schema does not implement userschema.Describer")
+	}
+	fields := describer.Fields()
+	read := map[string]bool{}
+	for _, f := range schema.ReadFields(&ent.UserExtra{Role: user.RoleMember}) {
+		read[f.Name] = true
+	}
+	var names []string
+	for _, f := range fields {
+		names = append(names, f.Name)
+		value := `"x"`
+		if len(f.Enum) > 0 {
+			value = `"` + f.Enum[len(f.Enum)-1] + `"`
+		}
+		body := map[string]json.RawMessage{f.Name: json.RawMessage(value)}
+		created, errs := schema.DecodeCreate(body)
+		self, errs2 := schema.DecodeUpdate(body, false)
+		super, errs3 := schema.DecodeUpdate(body, true)
+		if len(errs)+len(errs2)+len(errs3) > 0 {
+			t.Fatalf("%s = %s: %v %v %v", f.Name, value, errs, errs2, errs3)
+		}
+		got := [4]bool{read[f.Name], created != nil, self != nil, super != nil}
+		if want := [4]bool{f.Read, f.Create, f.UpdateSelf, f.UpdateSuperuser}; got != want {
+			t.Errorf("%s: read/create/self/superuser by the code %v, described %v", f.Name, got, want)
+		}
+	}
+	if !reflect.DeepEqual(names, []string{"role", "nickname"}) {
+		t.Fatalf("described fields %v, want role and nickname (internal_note is never in the API)", names)
 	}
 }
