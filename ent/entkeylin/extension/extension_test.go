@@ -1,6 +1,9 @@
 package extension
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keylin/keylin/ent/entkeylin"
+	"github.com/keylin/keylin/openapi"
 )
 
 // Schemas of a test application: keylin's user with one field per rule.
@@ -310,5 +314,49 @@ func TestDescribe(t *testing.T) {
 	}
 	if slices.Contains(names, "note") || len(names) != len(cases) {
 		t.Fatalf("described fields %v: want every field but the one the API never touches (note)", names)
+	}
+}
+
+// TestWriteOpenAPI: generation writes openapi.json next to the generated
+// code, with the schema's fields as annotated (a hidden field the API
+// never touches is not in it) and the title WithOpenAPIInfo gives.
+func TestWriteOpenAPI(t *testing.T) {
+	user := testUser{fields: []ent.Field{
+		entkeylin.MaxChars(field.String("nickname"), 40).Optional().Nillable().
+			Annotations(entkeylin.Field(entkeylin.Register, entkeylin.SelfUpdate)),
+		field.String("secret_note").Optional().Annotations(entkeylin.Field(entkeylin.Hidden, entkeylin.NoSuperuserUpdate)),
+	}}
+	g, err := graph(t, keylinSchemas(user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Config.Target = t.TempDir()
+	if err := New(WithOpenAPIInfo(openapi.Info{Title: "shop", Version: "2.0.0"})).writeOpenAPI(g); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(g.Config.Target, OpenAPIFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		OpenAPI    string
+		Info       struct{ Title, Version string }
+		Components struct {
+			Schemas map[string]struct{ Properties map[string]any }
+		}
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.OpenAPI != "3.1.0" || doc.Info.Title != "shop" || doc.Info.Version != "2.0.0" {
+		t.Fatalf("document %s %+v", doc.OpenAPI, doc.Info)
+	}
+	for _, shape := range []string{"UserRead", "UserCreate", "UserUpdate", "UserUpdateSuperuser"} {
+		if _, ok := doc.Components.Schemas[shape].Properties["nickname"]; !ok {
+			t.Errorf("%s lacks nickname", shape)
+		}
+	}
+	if strings.Contains(string(b), "secret_note") {
+		t.Error("the hidden field the API never touches is in the document")
 	}
 }
