@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keylin/keylin/authn"
+)
+
+// HashRate is the raw speed of keylin's password hasher on this machine.
+type HashRate struct {
+	Params     string  `json:"params"`
+	Hasher     string  `json:"hasher"` // how it was built
+	Goroutines int     `json:"goroutines"`
+	Hashes     int64   `json:"hashes"`
+	Seconds    float64 `json:"seconds"`
+	PerSecond  float64 `json:"per_second"`
+}
+
+// measureHashRate runs concurrent Hash calls on every CPU for about d
+// and returns the hashes per second: the hasher with its defaults
+// (authn.NewHasher()) when p are the default parameters, else the same
+// hasher with p. The hasher's slots (one per CPU) bound the work, as in
+// keylin; twice as many goroutines keep every slot busy.
+func measureHashRate(ctx context.Context, p authn.HashParams, d time.Duration) (HashRate, error) {
+	var (
+		h   *authn.Hasher
+		err error
+	)
+	hr := HashRate{Params: hashLabel(p), Goroutines: 2 * runtime.NumCPU()}
+	if p == authn.DefaultHashParams() {
+		h, err = authn.NewHasher()
+		hr.Hasher = "authn.NewHasher()"
+	} else {
+		h, err = authn.NewHasher(authn.WithHashParams(p))
+		hr.Hasher = "authn.NewHasher(authn.WithHashParams(…))"
+	}
+	if err != nil {
+		return hr, err
+	}
+	var (
+		n        atomic.Int64
+		firstErr error
+		once     sync.Once
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	deadline := start.Add(d)
+	for range hr.Goroutines {
+		wg.Go(func() {
+			for ctx.Err() == nil && time.Now().Before(deadline) {
+				if _, err := h.Hash(ctx, "correct horse battery staple"); err != nil {
+					once.Do(func() { firstErr = err })
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	// Hashes started before the deadline finish after it: count their time.
+	hr.Seconds = time.Since(start).Seconds()
+	hr.Hashes = n.Load()
+	hr.PerSecond = float64(hr.Hashes) / hr.Seconds
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return hr, firstErr
+}
