@@ -212,8 +212,8 @@ func (b *bench) run(ctx context.Context) (*Report, error) {
 		Hash: hashLabel(o.hash), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 		RateLimitStore: "off",
 	}
-	b.logf("raw hash rate: %s on %d CPUs for %v", hashLabel(o.hash), runtime.NumCPU(), o.hashDuration)
-	hr, err := measureHashRate(ctx, o.hash, o.hashDuration)
+	b.logf("raw hash rate: %s on %d CPUs: %v warm-up, %v measured", hashLabel(o.hash), runtime.NumCPU(), o.warmup, o.hashDuration)
+	hr, err := measureHashRate(ctx, o.hash, o.warmup, o.hashDuration)
 	if err != nil {
 		return nil, fmt.Errorf("hash rate: %w", err)
 	}

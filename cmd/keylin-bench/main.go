@@ -68,8 +68,9 @@
 //     costs the server, a figure other load on the machine disturbs much
 //     less than req/s.
 //   - other load: the CPU time that neither the server nor the tool used
-//     in the window, as a share of the machine's capacity: other processes.
-//     Above 10% the report warns; compare such runs' req/s with care.
+//     in the window, as a share of the machine's capacity: other processes,
+//     PostgreSQL's among them on --db postgres. Above 10% the report warns;
+//     compare such runs' req/s with care.
 //   - log: lines the server logged (one per request), and how many were
 //     warnings or errors.
 //
@@ -82,7 +83,9 @@
 // that. For login and register, which each compute one argon2id hash, it
 // divides the accepted requests per second by the raw hash rate: near 1 the
 // route costs its hash and little else; well below 1, time goes elsewhere
-// (or the hashing slots sat idle for want of concurrent requests).
+// (or the hashing slots sat idle for want of concurrent requests). It also
+// divides the server's CPU time per accepted request by the CPU time of one
+// raw hash, which other load disturbs less: near 1, the hash is the cost.
 //
 // Absolute figures depend on the machine; the ratios are what compare
 // across machines and commits.

@@ -94,12 +94,18 @@ type Round struct {
 }
 
 // HashBound compares a hash-bound route's accepted requests per second
-// with the raw hash rate.
+// with the raw hash rate, and the server's CPU time per accepted request
+// with the CPU time of one raw hash.
 type HashBound struct {
 	AcceptedRPS     float64 `json:"accepted_rps"`
 	HashesPerSecond float64 `json:"hashes_per_second"`
-	Ratio           float64 `json:"ratio"`
+	Ratio           float64 `json:"ratio"`    // accepted_rps / hashes_per_second
 	Rejected        int     `json:"rejected"` // non-2xx and transport errors
+	// ServerCPUMSPerAccepted is the server's CPU time in the window over
+	// the accepted requests (refused ones cost little: they never hash).
+	ServerCPUMSPerAccepted float64 `json:"server_cpu_ms_per_accepted"`
+	CPUMSPerHash           float64 `json:"cpu_ms_per_hash"`
+	CPURatio               float64 `json:"cpu_ratio"` // server_cpu_ms_per_accepted / cpu_ms_per_hash
 }
 
 func summarizeReport(rep *Report) Summary {
@@ -112,11 +118,16 @@ func summarizeReport(rep *Report) Summary {
 			if len(w.Runs) == 0 {
 				continue
 			}
-			t := w.Runs[len(w.Runs)-1].Total
-			hb := &HashBound{AcceptedRPS: t.OKRPS, HashesPerSecond: rep.HashRate.PerSecond, Rejected: t.ErrorCount()}
-			if hb.HashesPerSecond > 0 {
-				hb.Ratio = hb.AcceptedRPS / hb.HashesPerSecond
+			r := w.Runs[len(w.Runs)-1]
+			hb := &HashBound{
+				AcceptedRPS: r.Total.OKRPS, HashesPerSecond: rep.HashRate.PerSecond, Rejected: r.Total.ErrorCount(),
+				CPUMSPerHash: rep.HashRate.CPUMSPerHash,
 			}
+			hb.Ratio = ratio(hb.AcceptedRPS, hb.HashesPerSecond)
+			if accepted := r.Total.OKRPS * r.Seconds; accepted > 0 {
+				hb.ServerCPUMSPerAccepted = r.CPU.ServerSeconds / accepted * 1e3
+			}
+			hb.CPURatio = ratio(hb.ServerCPUMSPerAccepted, hb.CPUMSPerHash)
 			if w.Name == "login" {
 				s.Login = hb
 			} else {
@@ -196,10 +207,14 @@ func writeText(w io.Writer, rep *Report) error {
 	fmt.Fprintf(&b, "keylin-bench: %s, %d workers, %gs per run after %gs warm-up, %d users, %s, %d CPUs, %s\n",
 		rep.Database, rep.Concurrency, rep.Seconds, rep.WarmupSeconds, rep.Users, rep.Hash, rep.CPUs, rep.GoVersion)
 	fmt.Fprintf(&b, "keylin runs with RATE_LIMIT_STORE=%s (every request comes from the tool's one IP, which the rate limits would throttle)\n", rep.RateLimitStore)
-	fmt.Fprintf(&b, "and the request log on; the client and the server share the machine's %d CPUs.\n\n", rep.CPUs)
+	fmt.Fprintf(&b, "and the request log on; the client and the server share the machine's %d CPUs.\n", rep.CPUs)
+	if rep.Database == "postgres" {
+		fmt.Fprintf(&b, "other load counts PostgreSQL's own processes too.\n")
+	}
+	b.WriteString("\n")
 	hr := rep.HashRate
-	fmt.Fprintf(&b, "raw hash rate: %.1f hashes/s (%s, %s, %d goroutines: %d hashes in %.2fs)\n",
-		hr.PerSecond, hr.Params, hr.Hasher, hr.Goroutines, hr.Hashes, hr.Seconds)
+	fmt.Fprintf(&b, "raw hash rate: %.1f hashes/s, %.0f ms CPU per hash (%s, %s, %d goroutines: %d hashes in %.2fs)\n",
+		hr.PerSecond, hr.CPUMSPerHash, hr.Params, hr.Hasher, hr.Goroutines, hr.Hashes, hr.Seconds)
 
 	for _, wr := range rep.Workloads {
 		fmt.Fprintf(&b, "\n%s: %s\n", wr.Name, wr.Description)
@@ -275,6 +290,8 @@ func writeText(w io.Writer, rep *Report) error {
 		}
 		fmt.Fprintf(&b, "  %-9s  %.1f accepted/s / raw hash rate %.1f hashes/s = %.2f  (%d refused or failed)\n",
 			x.name+":", x.hb.AcceptedRPS, x.hb.HashesPerSecond, x.hb.Ratio, x.hb.Rejected)
+		fmt.Fprintf(&b, "  %-9s  server CPU %.0f ms per accepted / %.0f ms per raw hash = %.2f\n",
+			"", x.hb.ServerCPUMSPerAccepted, x.hb.CPUMSPerHash, x.hb.CPURatio)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
