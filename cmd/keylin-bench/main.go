@@ -87,8 +87,26 @@
 // divides the server's CPU time per accepted request by the CPU time of one
 // raw hash, which other load disturbs less: near 1, the hash is the cost.
 //
+// In the mixed workload each worker waits for its answer before it sends
+// the next request, so the 15% of requests that compute a hash set the pace:
+// with production argon2id costs the mixed rate is near the hash rate
+// divided by 0.15, and its me requests are few. Its table, broken down by
+// operation, shows what each costs under contention for the CPUs.
+//
 // Absolute figures depend on the machine; the ratios are what compare
 // across machines and commits.
+//
+// # Profiling
+//
+// --pprof ADDR makes every keylin server process serve net/http/pprof on
+// ADDR (each run starts a fresh process on the same address). When the
+// progress line "me: keylin run 1 on …" appears on stderr, the warm-up has
+// begun; profile during the measured window:
+//
+//	go run ./cmd/keylin-bench --workloads me --rounds 1 --duration 30s --pprof 127.0.0.1:6060
+//	go tool pprof -top 'http://127.0.0.1:6060/debug/pprof/profile?seconds=20'
+//	curl -o a0 http://127.0.0.1:6060/debug/pprof/allocs   # before and after, then:
+//	go tool pprof -sample_index=alloc_objects -base a0 -top a1
 package main
 
 import (
