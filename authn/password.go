@@ -336,6 +336,24 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	return nil
 }
 
+// Admit reports at once, without taking a slot, whether a hash asked for
+// now would be refused: nil, or the *OverloadedError that [Hasher.Hash]
+// would return. Call it before the work that leads to a hash (a database
+// lookup, a rate-limit write) so that a request refused under a flood
+// costs next to nothing. A nil answer is no reservation: the hash itself
+// may still be refused.
+func (h *Hasher) Admit() error {
+	if len(h.slots) < cap(h.slots) {
+		return nil
+	}
+	ahead := h.waiting.Load() + 1
+	if wait := h.expectedWait(ahead); wait > h.maxWait {
+		h.refused.Add(1)
+		return &OverloadedError{RetryAfter: wait, Queued: ahead}
+	}
+	return nil
+}
+
 // acquire takes a hashing slot, waiting at most h.maxWait; a caller that
 // would wait longer is refused at once.
 func (h *Hasher) acquire(ctx context.Context) error {

@@ -32,6 +32,9 @@ type API struct {
 	maxBody int64
 	cookie  *CookieConfig     // nil: the cookie transport is off
 	schema  userschema.Schema // nil: no application fields
+	// unserved thins out the warnings of 503 answers, which come by the
+	// thousand under a flood.
+	unserved sampledLog
 }
 
 // CookieConfig configures the cookie transport (see [WithCookie]). Zero

@@ -220,6 +220,7 @@ func jsonRequest(ctx context.Context, method, url string, body any) (*http.Reque
 // recorder keeps what one worker saw in the measured window.
 type recorder struct {
 	lat       [numOps][]time.Duration
+	status    [numOps][]int       // the status of each latency; 0 for a transport error
 	codes     [numOps]map[int]int // every status, 2xx included
 	transport [numOps]int
 	transErr  string // one transport error, as an example
@@ -228,6 +229,10 @@ type recorder struct {
 
 func (r *recorder) add(o op, d time.Duration, status int, err error) {
 	r.lat[o] = append(r.lat[o], d)
+	if err != nil {
+		status = 0
+	}
+	r.status[o] = append(r.status[o], status)
 	if err != nil {
 		r.transport[o]++
 		if r.transErr == "" {

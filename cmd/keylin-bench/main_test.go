@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"reflect"
 	"strconv"
 	"strings"
 	"syscall"
@@ -250,6 +251,10 @@ func TestPercentile(t *testing.T) {
 	total, _, _ := summarize([]*recorder{&d}, 10*time.Second)
 	if total.Errors["503"] != 1 || total.Errors["transport"] != 1 {
 		t.Errorf("errors %v", total.Errors)
+	}
+	want := map[string]StatusStats{"200": {Count: 100, P50MS: 50, P99MS: 99}, "503": {Count: 1}, "transport": {Count: 1}}
+	if !reflect.DeepEqual(total.ByStatus, want) {
+		t.Errorf("by status %+v, want %+v", total.ByStatus, want)
 	}
 	// The two failures took no time: they rank first.
 	d = recorder{}

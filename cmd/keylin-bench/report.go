@@ -244,6 +244,13 @@ func writeText(w io.Writer, rep *Report) error {
 			return err
 		}
 		for _, r := range wr.Runs {
+			if st := r.Total.ByStatus; len(st) > 1 {
+				var parts []string
+				for _, k := range slices.Sorted(maps.Keys(st)) {
+					parts = append(parts, fmt.Sprintf("%s: %d, p50 %s, p99 %s", k, st[k].Count, fmtMS(st[k].P50MS), fmtMS(st[k].P99MS)))
+				}
+				fmt.Fprintf(&b, "%s by status: %s\n", r.Server, strings.Join(parts, "; "))
+			}
 			if r.RefreshChainRestarts > 0 {
 				fmt.Fprintf(&b, "%s: %d refresh chains broke and were started again by a login\n", r.Server, r.RefreshChainRestarts)
 			}

@@ -22,6 +22,17 @@ type OpStats struct {
 	Errors map[string]int `json:"errors"`
 	// TransportError is one transport error's message, as an example.
 	TransportError string `json:"transport_error,omitempty"`
+	// ByStatus are the latencies of the answers of each status ("200",
+	// "503"; "transport" for transport errors): how fast a refusal comes
+	// matters as much as how fast a success does.
+	ByStatus map[string]StatusStats `json:"by_status"`
+}
+
+// StatusStats are the figures of the answers of one status in one run.
+type StatusStats struct {
+	Count int     `json:"count"`
+	P50MS float64 `json:"p50_ms"`
+	P99MS float64 `json:"p99_ms"`
 }
 
 // ErrorCount is the number of non-2xx answers and transport errors.
@@ -43,6 +54,7 @@ func summarize(recs []*recorder, window time.Duration) (total OpStats, perOp []O
 		for o := range numOps {
 			d := &all[o]
 			d.lat = append(d.lat, r.lat[o]...)
+			d.status = append(d.status, r.status[o]...)
 			for code, n := range r.codes[o] {
 				if d.codes == nil {
 					d.codes = map[int]int{}
@@ -64,6 +76,7 @@ func summarize(recs []*recorder, window time.Duration) (total OpStats, perOp []O
 		}
 		kinds++
 		sum.lat = append(sum.lat, d.lat...)
+		sum.status = append(sum.status, d.status...)
 		for code, n := range d.codes {
 			if sum.codes == nil {
 				sum.codes = map[int]int{}
@@ -89,6 +102,7 @@ func summarize(recs []*recorder, window time.Duration) (total OpStats, perOp []O
 // opData is the raw record of one operation.
 type opData struct {
 	lat       []time.Duration
+	status    []int // of each latency; 0 for a transport error
 	codes     map[int]int
 	transport int
 	transErr  string
@@ -119,7 +133,26 @@ func (d *opData) stats(name string, window time.Duration) OpStats {
 		s.P99MS = ms(percentile(lat, 0.99))
 		s.MaxMS = ms(lat[len(lat)-1])
 	}
+	s.ByStatus = d.byStatus()
 	return s
+}
+
+// byStatus groups the latencies by status.
+func (d *opData) byStatus() map[string]StatusStats {
+	groups := map[string][]time.Duration{}
+	for i, l := range d.lat {
+		name := "transport"
+		if i < len(d.status) && d.status[i] != 0 {
+			name = strconv.Itoa(d.status[i])
+		}
+		groups[name] = append(groups[name], l)
+	}
+	out := make(map[string]StatusStats, len(groups))
+	for name, lat := range groups {
+		slices.Sort(lat)
+		out[name] = StatusStats{Count: len(lat), P50MS: ms(percentile(lat, 0.50)), P99MS: ms(percentile(lat, 0.99))}
+	}
+	return out
 }
 
 // percentile returns the nearest-rank p-quantile of sorted latencies: the
