@@ -260,6 +260,21 @@ func (s *MemoryLimitStore) PeekLimits(_ context.Context, keys []string) ([]time.
 	return out, nil
 }
 
+// prune deletes the counters at rest at now (a TAT before now is the same
+// as none) and returns how many.
+func (s *MemoryLimitStore) prune(now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, t := range s.tats {
+		if t.Before(now) {
+			delete(s.tats, k)
+			n++
+		}
+	}
+	return n
+}
+
 // limiter applies Limits over a LimitStore.
 type limiter struct {
 	store  LimitStore
