@@ -230,8 +230,8 @@ var _ LimitStore = (*MemoryLimitStore)(nil)
 
 // TakeLimit implements LimitStore.
 func (s *MemoryLimitStore) TakeLimit(_ context.Context, key string, now time.Time, interval time.Duration, burst int) (time.Duration, error) {
-	if interval <= 0 || burst < 1 {
-		return 0, errors.New("authn: TakeLimit needs a positive interval and burst")
+	if interval < time.Millisecond || burst < 1 {
+		return 0, errors.New("authn: TakeLimit needs an interval of at least 1ms and a burst of at least 1")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -101,9 +101,11 @@ var takeLimitCases = []storeCase{
 			f.Errorf("TakeLimit(a) again = %v, %v; want 1m", wait, err)
 		}
 	}},
-	{"a zero interval or burst is an error", func(f *fixture) {
-		if _, err := f.s.TakeLimit(f.ctx, "k", f.now, 0, 1); err == nil {
-			f.Errorf("TakeLimit with interval 0: no error")
+	{"an interval under 1ms or a burst under 1 is an error", func(f *fixture) {
+		for _, interval := range []time.Duration{0, -time.Second, time.Millisecond - 1} {
+			if _, err := f.s.TakeLimit(f.ctx, "k", f.now, interval, 1); err == nil {
+				f.Errorf("TakeLimit with interval %v: no error", interval)
+			}
 		}
 		if _, err := f.s.TakeLimit(f.ctx, "k", f.now, time.Second, 0); err == nil {
 			f.Errorf("TakeLimit with burst 0: no error")
