@@ -57,17 +57,6 @@ func TestStore(t *testing.T, newStore func(t *testing.T) authn.Store) {
 	}
 }
 
-// Cases returns the names of the suite's cases, as method/case.
-func Cases() []string {
-	var out []string
-	for _, m := range methods() {
-		for _, c := range m.cases {
-			out = append(out, m.name+"/"+c.name)
-		}
-	}
-	return out
-}
-
 // method is a Store method and the cases of its contract.
 type method struct {
 	name  string
