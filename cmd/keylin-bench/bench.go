@@ -211,6 +211,7 @@ func (b *bench) run(ctx context.Context) (*Report, error) {
 		Seconds: o.duration.Seconds(), WarmupSeconds: o.warmup.Seconds(), Users: o.users,
 		Hash: hashLabel(o.hash), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 		RateLimitStore: "off",
+		RetryAfter:     b.opts.retryAfter,
 	}
 	b.logf("raw hash rate: %s on %d CPUs: %v warm-up, %v measured", hashLabel(o.hash), runtime.NumCPU(), o.warmup, o.hashDuration)
 	hr, err := measureHashRate(ctx, o.hash, o.warmup, o.hashDuration)
@@ -267,6 +268,7 @@ func (b *bench) runOnce(ctx context.Context, w workload, role string, round int,
 	b.logf("%s: %s run %d on %s (pid %d): %v warm-up, %v measured, %d workers",
 		w.name, role, round, srv.addr, srv.cmd.Process.Pid, b.opts.warmup, b.opts.duration, len(workers))
 	c := newClient(srv.addr, b.opts.concurrency, b.opts.timeout, password, b.regTag, &b.regSeq)
+	c.retryAfter = b.opts.retryAfter
 	var cpu [2]cpuSample
 	var cpuErr error
 	recs := drive(ctx, c, w, workers, b.opts.warmup, b.opts.duration, func(open bool) {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -103,6 +104,8 @@ type client struct {
 	password string
 	regTag   string        // makes registered addresses unique to this benchmark
 	regSeq   *atomic.Int64 // numbers them
+	// retryAfter makes workers wait as a 429's or 503's Retry-After says.
+	retryAfter bool
 }
 
 func newClient(addr string, concurrency int, timeout time.Duration, password, regTag string, regSeq *atomic.Int64) *client {
@@ -132,9 +135,9 @@ type grantBody struct {
 }
 
 // do sends one request of kind o as worker w and reads the whole answer.
-// A refresh that succeeds moves w along its chain. It returns the status,
-// or the transport error.
-func (c *client) do(ctx context.Context, o op, w *worker) (int, error) {
+// A refresh that succeeds moves w along its chain. It returns the status
+// and the Retry-After of a 429 or 503, or the transport error.
+func (c *client) do(ctx context.Context, o op, w *worker) (int, time.Duration, error) {
 	var req *http.Request
 	var err error
 	switch o {
@@ -161,22 +164,28 @@ func (c *client) do(ctx context.Context, o op, w *worker) (int, error) {
 		}
 	}
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer resp.Body.Close()
 	if o == opRefresh && resp.StatusCode == http.StatusOK {
 		var g grantBody
 		if err := json.NewDecoder(resp.Body).Decode(&g); err != nil {
-			return 0, fmt.Errorf("refresh answer: %w", err)
+			return 0, 0, fmt.Errorf("refresh answer: %w", err)
 		}
 		w.access, w.refresh = g.AccessToken, g.RefreshToken
 	}
+	var wait time.Duration
+	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			wait = time.Duration(secs) * time.Second
+		}
+	}
 	_, err = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, err
+	return resp.StatusCode, wait, err
 }
 
 // login logs w in over the API and keeps the new session's tokens.
@@ -246,6 +255,16 @@ func (r *recorder) add(o op, d time.Duration, status int, err error) {
 	r.codes[o][status]++
 }
 
+// sleepUntil waits until t or until ctx ends.
+func sleepUntil(ctx context.Context, t time.Time) {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+}
+
 // drive runs workers[i] (one goroutine each) against c with workload w:
 // warm-up, then the measured window of duration. A request counts when it
 // completes within the window; after the window no new request starts and
@@ -289,7 +308,7 @@ func drive(ctx context.Context, c *client, w workload, workers []*worker, warmup
 					}
 					continue
 				}
-				status, err := c.do(ctx, o, st)
+				status, wait, err := c.do(ctx, o, st)
 				t1 := time.Now()
 				if o == opRefresh && (err != nil || status != http.StatusOK) {
 					st.access, st.refresh = "", ""
@@ -301,6 +320,13 @@ func drive(ctx context.Context, c *client, w workload, workers []*worker, warmup
 					continue
 				}
 				rec.add(o, t1.Sub(t0), status, err)
+				if c.retryAfter && wait > 0 {
+					until := t1.Add(wait)
+					if until.After(to) {
+						until = to
+					}
+					sleepUntil(ctx, until)
+				}
 			}
 		})
 	}

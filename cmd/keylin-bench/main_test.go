@@ -6,11 +6,14 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/signal"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -264,5 +267,32 @@ func TestPercentile(t *testing.T) {
 	total, _, _ = summarize([]*recorder{&d}, 10*time.Second)
 	if total.P50MS != 50 || total.P90MS != 90 || total.P99MS != 99 || total.MaxMS != 100 || total.RPS != 10 || total.OKRPS != 10 {
 		t.Errorf("got %+v", total)
+	}
+}
+
+// TestRetryAfter: with --retry-after a worker refused with 503 waits as
+// Retry-After says; without it, it asks again at once.
+func TestRetryAfter(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Retry-After", "1")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	login := workloads[1]
+	for _, honour := range []bool{false, true} {
+		var seq atomic.Int64
+		c := newClient(strings.TrimPrefix(srv.URL, "http://"), 1, 5*time.Second, "pw", "t", &seq)
+		c.retryAfter = honour
+		recs := drive(context.Background(), c, login, []*worker{{email: "a@example.com"}}, 0, 1500*time.Millisecond, func(bool) {})
+		total, _, _ := summarize(recs, 1500*time.Millisecond)
+		switch {
+		case honour && total.Requests != 2:
+			t.Errorf("honouring Retry-After: %d requests in 1.5 s, want 2", total.Requests)
+		case !honour && total.Requests < 10:
+			t.Errorf("flooding: %d requests in 1.5 s, want many", total.Requests)
+		}
+		if total.ByStatus["503"].Count != total.Requests {
+			t.Errorf("by status %+v", total.ByStatus)
+		}
 	}
 }

@@ -13,19 +13,21 @@ import (
 
 // Report is everything one benchmark measured; --json prints it as is.
 type Report struct {
-	Database       string           `json:"database"`      // sqlite or postgres
-	DatabaseName   string           `json:"database_name"` // SQLite file or PostgreSQL database
-	Concurrency    int              `json:"concurrency"`
-	Seconds        float64          `json:"seconds"` // measured time of each run
-	WarmupSeconds  float64          `json:"warmup_seconds"`
-	Users          int              `json:"users"`
-	Hash           string           `json:"hash"`
-	CPUs           int              `json:"cpus"`
-	GoVersion      string           `json:"go_version"`
-	RateLimitStore string           `json:"rate_limit_store"` // what keylin ran with
-	HashRate       HashRate         `json:"hash_rate"`
-	Workloads      []WorkloadReport `json:"workloads"`
-	Summary        Summary          `json:"summary"`
+	Database       string  `json:"database"`      // sqlite or postgres
+	DatabaseName   string  `json:"database_name"` // SQLite file or PostgreSQL database
+	Concurrency    int     `json:"concurrency"`
+	Seconds        float64 `json:"seconds"` // measured time of each run
+	WarmupSeconds  float64 `json:"warmup_seconds"`
+	Users          int     `json:"users"`
+	Hash           string  `json:"hash"`
+	CPUs           int     `json:"cpus"`
+	GoVersion      string  `json:"go_version"`
+	RateLimitStore string  `json:"rate_limit_store"` // what keylin ran with
+	// RetryAfter tells whether workers waited as 429 and 503 answers asked.
+	RetryAfter bool             `json:"retry_after"`
+	HashRate   HashRate         `json:"hash_rate"`
+	Workloads  []WorkloadReport `json:"workloads"`
+	Summary    Summary          `json:"summary"`
 }
 
 // WorkloadReport holds a workload's runs, in the order they ran.
@@ -208,6 +210,11 @@ func writeText(w io.Writer, rep *Report) error {
 		rep.Database, rep.Concurrency, rep.Seconds, rep.WarmupSeconds, rep.Users, rep.Hash, rep.CPUs, rep.GoVersion)
 	fmt.Fprintf(&b, "keylin runs with RATE_LIMIT_STORE=%s (every request comes from the tool's one IP, which the rate limits would throttle)\n", rep.RateLimitStore)
 	fmt.Fprintf(&b, "and the request log on; the client and the server share the machine's %d CPUs.\n", rep.CPUs)
+	if rep.RetryAfter {
+		b.WriteString("workers answered 429 or 503 wait as its Retry-After says (--retry-after).\n")
+	} else {
+		b.WriteString("workers answered 429 or 503 ask again at once, as a flood does (--retry-after makes them wait).\n")
+	}
 	if rep.Database == "postgres" {
 		fmt.Fprintf(&b, "other load counts PostgreSQL's own processes too.\n")
 	}
