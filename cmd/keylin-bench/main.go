@@ -58,8 +58,15 @@
 //     machine's CPUs with the server, as wrk did for NOTES.md.
 //   - errors: every non-2xx answer counted by status, and transport errors
 //     (connection refused, timeouts). Under a login flood, 503 answers are the
-//     design working: a request that waits longer than HASH_MAX_WAIT for a
-//     hashing slot is refused with Retry-After rather than queued forever.
+//     design working: a request that would wait longer than HASH_MAX_WAIT
+//     for a hashing slot is refused at once with Retry-After rather than
+//     queued. The line "by status" under the table gives each status's
+//     count, p50 and p99: how fast a refusal comes.
+//   - --retry-after: by default a worker answered 429 or 503 asks again at
+//     once, as a flood does; with --retry-after it waits as Retry-After
+//     says, as a well-behaved client does. The first measures what
+//     refusing costs the server; the second, whether the hashing slots
+//     stay busy for the clients that wait their turn.
 //   - peak RSS: the server process's VmHWM, the most memory it held at any
 //     moment of its life (start-up, warm-up and run; each run has a fresh
 //     process).
