@@ -10,8 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"time"
@@ -72,8 +74,11 @@ type Message struct {
 	From    string // the sender's address, as in MAIL_FROM
 	Subject string
 	Body    string // plain text; line endings are normalised to CRLF
-	Token   string // the token carried by Link (file transport only)
-	Link    string // the link holding the token
+	// HTML is the HTML body, or "" for a plain-text mail. With it, SMTP
+	// sends multipart/alternative: Body first, then HTML.
+	HTML  string
+	Token string // the token carried by Link (file transport only)
+	Link  string // the link holding the token
 }
 
 // Sender delivers messages. Send returns an error wrapping
@@ -91,8 +96,9 @@ const acceptedURLs = `"console:", "file:PATH", "smtp://[user:pass@]host[:587]" o
 //     Warning method (see [Hooks.Warning]) says it is for development only.
 //   - "file:PATH" appends each message to PATH (created 0600) as one JSON
 //     object per line with the keys kind, email, token, link, subject, to,
-//     from, body and sent_at. PATH may be relative; "file:///abs/path" works.
-//   - "smtp://[user:pass@]host[:587]" delivers over SMTP, upgrading with
+//     from, body, html ("" for a plain-text mail) and sent_at. PATH may be relative; "file:///abs/path" works.
+//   - "smtp://[user:pass@]host[:587]" delivers over SMTP (a message with an
+//     HTML body as multipart/alternative), upgrading with
 //     STARTTLS when the server offers it; credentials are only sent over TLS,
 //     or in the clear to localhost.
 //   - "smtps://[user:pass@]host[:465]" delivers over implicit TLS.
@@ -179,8 +185,10 @@ func (m Message) addresses() (from, to *mail.Address, err error) {
 	return from, to, nil
 }
 
-// format renders m as an RFC 5322 message with CRLF line endings and a
-// quoted-printable UTF-8 body.
+// format renders m as an RFC 5322 message with CRLF line endings: a
+// quoted-printable UTF-8 text body, or, when m has an HTML body,
+// multipart/alternative with the text part first and the HTML part second,
+// both quoted-printable UTF-8.
 func (m Message) format(from, to *mail.Address, now time.Time) []byte {
 	var b bytes.Buffer
 	domain := domainOf(from.Address)
@@ -191,15 +199,40 @@ func (m Message) format(from, to *mail.Address, now time.Time) []byte {
 	header("Date", now.Format(time.RFC1123Z))
 	header("Message-ID", "<"+strings.ToLower(rand.Text())+"@"+domain+">")
 	header("MIME-Version", "1.0")
-	header("Content-Type", "text/plain; charset=utf-8")
-	header("Content-Transfer-Encoding", "quoted-printable")
+	if m.HTML == "" {
+		header("Content-Type", textPlain)
+		header("Content-Transfer-Encoding", "quoted-printable")
+		b.WriteString("\r\n")
+		writeQP(&b, m.Body)
+		return b.Bytes()
+	}
+	mw := multipart.NewWriter(&b) // writes nothing before CreatePart
+	header("Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": mw.Boundary()}))
 	b.WriteString("\r\n")
-	qp := quotedprintable.NewWriter(&b)
-	body := strings.ReplaceAll(m.Body, "\r\n", "\n")
+	for _, p := range []struct{ ctype, body string }{{textPlain, m.Body}, {textHTML, m.HTML}} {
+		w, _ := mw.CreatePart(textproto.MIMEHeader{ // writes to a bytes.Buffer do not fail
+			"Content-Type":              {p.ctype},
+			"Content-Transfer-Encoding": {"quoted-printable"},
+		})
+		writeQP(w, p.body)
+	}
+	_ = mw.Close()
+	return b.Bytes()
+}
+
+const (
+	textPlain = "text/plain; charset=utf-8"
+	textHTML  = "text/html; charset=utf-8"
+)
+
+// writeQP writes body quoted-printable, with CRLF line endings and a final
+// line break.
+func writeQP(w io.Writer, body string) {
+	qp := quotedprintable.NewWriter(w)
+	body = strings.ReplaceAll(body, "\r\n", "\n")
 	if !strings.HasSuffix(body, "\n") {
 		body += "\n"
 	}
 	_, _ = qp.Write([]byte(body)) // writes to a bytes.Buffer do not fail
 	_ = qp.Close()
-	return b.Bytes()
 }
