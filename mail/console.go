@@ -23,7 +23,7 @@ func newConsoleSender(w io.Writer) *consoleSender {
 }
 
 // Send writes m, headers and text body, between two marker lines. An HTML
-// body is not shown, only its size; the file transport records it.
+// body is announced, not shown; the file transport records it.
 func (s *consoleSender) Send(ctx context.Context, m Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -34,7 +34,7 @@ func (s *consoleSender) Send(ctx context.Context, m Message) error {
 	body := strings.TrimRight(strings.ReplaceAll(m.Body, "\r\n", "\n"), "\n")
 	html := ""
 	if m.HTML != "" {
-		html = fmt.Sprintf("HTML:    %d bytes, not shown\n", len(m.HTML))
+		html = "HTML:    yes (not shown; MAIL_URL=file:PATH records it)\n"
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -65,6 +65,10 @@ type Config struct {
 	Logger *slog.Logger
 	// AppName names the service in subjects and bodies (default "keylin").
 	AppName string
+	// TemplateDir is MAIL_TEMPLATES: a directory of mail templates that
+	// replace the built-in ones file by file; "" for the built-in ones.
+	// [WithTemplates] takes an fs.FS instead.
+	TemplateDir string
 }
 
 // Message is one mail to one user.
