@@ -28,7 +28,8 @@ const (
 )
 
 var (
-	// ErrConfig: a bad MAIL_URL, MAIL_FROM, VERIFY_URL or RESET_PASSWORD_URL.
+	// ErrConfig: a bad MAIL_URL, MAIL_FROM, VERIFY_URL, RESET_PASSWORD_URL
+	// or MAIL_TEMPLATES, or a broken template ([*TemplateError]).
 	// [NewSender] and [NewHooks] wrap it with the variable's name.
 	ErrConfig = errors.New("mail: invalid configuration")
 	// ErrInvalidMessage: a [Message] that cannot be sent safely, such as an
