@@ -76,6 +76,7 @@ type options struct {
 	hooks      []authn.Hooks
 	managerOps []authn.Option
 	apiOps     []httpapi.Option
+	mailOps    []mail.Option
 	schema     userschema.Schema
 }
 
@@ -148,9 +149,21 @@ func WithAPIOptions(opts ...httpapi.Option) Option {
 	})
 }
 
-// WithUserSchema sets the application's user fields for the API. Without
-// it, New takes them from the store when it has them (the store keylin's
-// extension generates does).
+// WithMailOptions adds options to the mail hooks after those the settings
+// make: mail.WithTemplates (templates embedded in the application, instead
+// of MAIL_TEMPLATES), mail.WithLocale, mail.WithUserFields. Deliver
+// through WithMailSender rather than mail.WithSender, which would bypass
+// the background queue.
+func WithMailOptions(opts ...mail.Option) Option {
+	return optionFunc(func(o *options) error {
+		o.mailOps = append(o.mailOps, opts...)
+		return nil
+	})
+}
+
+// WithUserSchema sets the application's user fields for the API and the
+// mail templates. Without it, New takes them from the store when it has
+// them (the store keylin's extension generates does).
 func WithUserSchema(s userschema.Schema) Option {
 	return optionFunc(func(o *options) error {
 		if s == nil {
@@ -200,7 +213,13 @@ func New(s config.Settings, store authn.Store, opts ...Option) (*Service, error)
 	svc := &Service{Settings: s, store: store, log: o.log}
 	mcfg := mail.Config{
 		URL: s.MailURL, From: s.MailFrom, VerifyURL: s.VerifyURL, ResetURL: s.ResetPasswordURL,
-		Console: o.console, Logger: o.log,
+		TemplateDir: s.MailTemplates, Console: o.console, Logger: o.log,
+	}
+	schema := o.schema
+	if schema == nil {
+		if p, ok := store.(interface{ UserSchema() userschema.Schema }); ok {
+			schema = p.UserSchema()
+		}
 	}
 	sender := o.sender
 	if sender == nil {
@@ -223,7 +242,15 @@ func New(s config.Settings, store authn.Store, opts ...Option) (*Service, error)
 	if svc.queue, err = mail.NewQueue(sender, mailQueueSize, mailSendTimeout, o.log); err != nil {
 		return nil, err
 	}
-	mailHooks, err := mail.NewHooks(mcfg, mail.WithSender(svc.queue))
+	mailOps := []mail.Option{mail.WithSender(svc.queue)}
+	if schema != nil {
+		var sample any // a new user's fields, to check the templates against
+		if p, ok := store.(authn.UserPreviewer); ok {
+			sample = p.PreviewExtra(nil)
+		}
+		mailOps = append(mailOps, mail.WithUserSchema(schema, sample))
+	}
+	mailHooks, err := mail.NewHooks(mcfg, append(mailOps, o.mailOps...)...)
 	if err != nil {
 		_ = svc.queue.Close(context.Background())
 		return nil, err
@@ -257,12 +284,6 @@ func New(s config.Settings, store authn.Store, opts ...Option) (*Service, error)
 	}
 
 	aopts := []httpapi.Option{httpapi.WithLogger(o.log)}
-	schema := o.schema
-	if schema == nil {
-		if p, ok := store.(interface{ UserSchema() userschema.Schema }); ok {
-			schema = p.UserSchema()
-		}
-	}
 	if schema != nil {
 		aopts = append(aopts, httpapi.WithUserSchema(schema))
 	}

@@ -194,6 +194,10 @@ func settingsCases() map[string]settingsCase {
 			want429(a, r, b)
 		}
 	}
+	mailTemplates, err := filepath.Abs(filepath.Join("testdata", "mailtemplates")) // serve runs elsewhere
+	if err != nil {
+		panic(err)
+	}
 	return map[string]settingsCase{
 		"Secrets": {vars: map[string]string{"JWT_SECRET": secretA, "RESET_PASSWORD_SECRET": secretR, "VERIFICATION_SECRET": secretV,
 			"ACCESS_TOKEN_LIFETIME": "17m", "VERIFY_TOKEN_LIFETIME": "2h", "RESET_TOKEN_LIFETIME": "45m"},
@@ -273,6 +277,18 @@ func settingsCases() map[string]settingsCase {
 				jsonPost(a, "/auth/forgot-password", `{"email":"mail@example.com"}`)
 				if r := lastMail(t, s.mail, "reset"); !strings.HasPrefix(r["link"].(string), "https://shop.example/r/") {
 					t.Fatalf("reset mail %v", r)
+				}
+			}},
+		"MailTemplates": {vars: map[string]string{"MAIL_TEMPLATES": mailTemplates},
+			check: func(t *testing.T, s *served, _ string) {
+				a := api{t: t, base: s.base}
+				a.register("tmpl@example.com")
+				jsonPost(a, "/auth/forgot-password", `{"email":"tmpl@example.com"}`)
+				m := lastMail(t, s.mail, "reset")
+				link, _ := m["link"].(string)
+				if m["subject"] != "keylin password reset for tmpl@example.com" || m["body"] != "Choose a new password: "+link+"\n" ||
+					m["html"] != `<p><a href="`+strings.ReplaceAll(link, "&", "&amp;")+`">Choose a new password</a></p>`+"\n" {
+					t.Fatalf("reset mail from testdata/mailtemplates: %v", m)
 				}
 			}},
 		"MailURL": {vars: map[string]string{"MAIL_URL": "file:{tmp}/elsewhere.jsonl"},
