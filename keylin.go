@@ -212,7 +212,7 @@ func New(s config.Settings, store authn.Store, opts ...Option) (*Service, error)
 
 	svc := &Service{Settings: s, store: store, log: o.log}
 	mcfg := mail.Config{
-		URL: s.MailURL, From: s.MailFrom, VerifyURL: s.VerifyURL, ResetURL: s.ResetPasswordURL,
+		URL: s.MailURL, From: s.MailFrom, AppName: s.MailAppName, VerifyURL: s.VerifyURL, ResetURL: s.ResetPasswordURL,
 		TemplateDir: s.MailTemplates, Console: o.console, Logger: o.log,
 	}
 	schema := o.schema

@@ -109,6 +109,10 @@ type Settings struct {
 	// MailFrom is the sender address of keylin's mail ("keylin@localhost"
 	// or "Keylin <no-reply@example.com>").
 	MailFrom string `env:"MAIL_FROM, default=keylin@localhost"`
+	// MailAppName names the service in the subjects and bodies of keylin's
+	// mail ("Verify your e-mail address for Shop"); templates see it as
+	// {{.AppName}}.
+	MailAppName string `env:"MAIL_APP_NAME, default=keylin"`
 	// MailTemplates is a directory of mail templates that replace the
 	// built-in ones file by file (verify.subject.txt, verify.txt,
 	// verify.html, …, and a subdirectory per locale; see the mail

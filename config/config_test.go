@@ -85,6 +85,7 @@ func TestLoad_Defaults(t *testing.T) {
 		HashMaxWait:         5 * time.Second,
 		MailURL:             "console:",
 		MailFrom:            "keylin@localhost",
+		MailAppName:         "keylin",
 		VerifyURL:           "http://localhost:8000/verify?token={token}",
 		ResetPasswordURL:    "http://localhost:8000/reset-password?token={token}",
 		CookieName:          "fastapiusersauth",

@@ -265,13 +265,14 @@ func settingsCases() map[string]settingsCase {
 				t.Fatalf("%d %v", r.StatusCode, m)
 			}
 		}},
-		"Mail": {vars: map[string]string{"MAIL_FROM": "Shop <no-reply@shop.example>", "VERIFY_URL": "https://shop.example/v?t={token}",
+		"Mail": {vars: map[string]string{"MAIL_FROM": "Shop <no-reply@shop.example>", "MAIL_APP_NAME": "Shop", "VERIFY_URL": "https://shop.example/v?t={token}",
 			"RESET_PASSWORD_URL": "https://shop.example/r/{token}", "SEND_VERIFY_ON_REGISTER": "true"},
 			check: func(t *testing.T, s *served, _ string) {
 				a := api{t: t, base: s.base}
 				a.register("mail@example.com")
 				v := lastMail(t, s.mail, "verify")
-				if !strings.HasPrefix(v["link"].(string), "https://shop.example/v?t=") || !strings.Contains(v["from"].(string), "no-reply@shop.example") {
+				if !strings.HasPrefix(v["link"].(string), "https://shop.example/v?t=") || !strings.Contains(v["from"].(string), "no-reply@shop.example") ||
+					v["subject"] != "Verify your e-mail address for Shop" {
 					t.Fatalf("verify mail on register %v", v)
 				}
 				jsonPost(a, "/auth/forgot-password", `{"email":"mail@example.com"}`)
