@@ -62,6 +62,7 @@ type Service struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	draining atomic.Bool
+	warming  atomic.Bool // Start is timing a password hash
 }
 
 // Option configures [New]; a bad option makes New fail.
@@ -304,10 +305,19 @@ func New(s config.Settings, store authn.Store, opts ...Option) (*Service, error)
 func (s *Service) Warnings() []string { return s.warn }
 
 // Start starts the background work: pruning expired sessions, refresh
-// tokens and rate limiter counters every PruneInterval. It returns at once;
+// tokens and rate limiter counters every PruneInterval, and, once, timing
+// a password hash ([authn.Hasher.Calibrate]) so that a login flood that
+// meets a fresh process is shed at once. It returns at once;
 // the work stops with ctx or [Service.Close].
 func (s *Service) Start(ctx context.Context) {
 	ctx, s.cancel = context.WithCancel(ctx)
+	s.warming.Store(true)
+	s.wg.Go(func() {
+		// Load shedding needs the time of one hash before the first burst:
+		// /readyz answers 503 until it is known.
+		defer s.warming.Store(false)
+		_ = s.Manager.Hasher().Calibrate(ctx)
+	})
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -392,6 +402,9 @@ func (s *Service) Echo() (*echo.Echo, error) {
 	readyz := func(c echo.Context) error {
 		if s.draining.Load() {
 			return c.JSON(http.StatusServiceUnavailable, map[string]string{"detail": "shutting down"})
+		}
+		if s.warming.Load() {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"detail": "starting"})
 		}
 		if err := s.Ready(c.Request().Context()); err != nil {
 			s.log.Warn("readiness check failed", "error", err)

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/keylin/keylin"
 	"github.com/keylin/keylin/authn"
@@ -87,5 +90,50 @@ func TestNewMailOptions(t *testing.T) {
 		keylin.WithMailOptions(mail.WithTemplates(fstest.MapFS{"verify.txt": {Data: []byte("{{.Lnk}}")}})))
 	if !errors.Is(err, mail.ErrConfig) || !strings.Contains(err.Error(), "verify.txt:1:") {
 		t.Fatalf("New with a broken template: %v", err)
+	}
+}
+
+// TestStartCalibratesHasher: after Start the hasher knows how long a hash
+// takes before any login, so a first burst is shed at once.
+func TestStartCalibratesHasher(t *testing.T) {
+	ctx := context.Background()
+	s := config.Defaults()
+	s.JWTSecret = "calibrate-secret-0123456789abcdef0123456789"
+	s.HashMemoryKiB, s.HashIterations, s.HashParallelism = 19456, 2, 1
+	svc, err := keylin.New(s, authn.NewMemoryStore(), keylin.WithLogger(slog.New(slog.DiscardHandler)), keylin.WithConsole(io.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := svc.Manager.Hasher().Stats().AvgHash; got != 0 {
+		t.Fatalf("before Start: average hash %v, want unknown", got)
+	}
+	app, err := svc.Echo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readyz := func() (int, string) {
+		rec := httptest.NewRecorder()
+		app.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	svc.Start(ctx)
+	// Not ready before the hash is timed: a 200 means it is.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		code, body := readyz()
+		if code == http.StatusOK {
+			if svc.Manager.Hasher().Stats().AvgHash == 0 {
+				t.Fatal("/readyz answered 200 before the hasher was timed")
+			}
+			break
+		}
+		if code != http.StatusServiceUnavailable || !strings.Contains(body, "starting") {
+			t.Fatalf("/readyz while starting: %d %s", code, body)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Start did not time a hash within 30 s")
+		}
+	}
+	if err := svc.Close(ctx); err != nil {
+		t.Fatal(err)
 	}
 }

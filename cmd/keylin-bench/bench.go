@@ -265,6 +265,13 @@ func (b *bench) runOnce(ctx context.Context, w workload, role string, round int,
 	if err != nil {
 		return Run{}, err
 	}
+	if role == roleKeylin {
+		// As a load balancer would, send nothing before /readyz says so.
+		if err := waitReady(ctx, srv.addr); err != nil {
+			_ = srv.stop()
+			return Run{}, err
+		}
+	}
 	b.logf("%s: %s run %d on %s (pid %d): %v warm-up, %v measured, %d workers",
 		w.name, role, round, srv.addr, srv.cmd.Process.Pid, b.opts.warmup, b.opts.duration, len(workers))
 	c := newClient(srv.addr, b.opts.concurrency, b.opts.timeout, password, b.regTag, &b.regSeq)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -178,10 +179,14 @@ func scanLog(path string) (logStats, error) {
 		}
 		if st.First == "" {
 			var m struct {
-				Msg string `json:"msg"`
+				Msg   string `json:"msg"`
+				Error string `json:"error"`
 			}
 			if json.Unmarshal(line, &m) == nil {
 				st.First = m.Msg
+				if m.Error != "" {
+					st.First += ": " + m.Error
+				}
 			}
 		}
 	}
@@ -199,4 +204,30 @@ func logTail(path string) string {
 		lines = lines[len(lines)-10:]
 	}
 	return "\nlast lines of " + path + ":\n  " + strings.Join(lines, "\n  ")
+}
+
+// waitReady polls keylin's /readyz until it answers 200: keylin is not
+// ready before it has timed a password hash, which its load shedding needs.
+func waitReady(ctx context.Context, addr string) error {
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("keylin not ready after %v: %v", startTimeout, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }

@@ -173,9 +173,16 @@ func TestServe(t *testing.T) {
 			if resp.StatusCode != 200 || !strings.Contains(body, "ok") {
 				t.Fatalf("healthz: %d %s", resp.StatusCode, body)
 			}
-			resp, _ = do(t, "GET", s.base+"/readyz", "", "")
-			if resp.StatusCode != 200 {
-				t.Fatalf("readyz: %d", resp.StatusCode)
+			// Ready once the hasher has timed a hash; "starting" until then.
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				resp, body = do(t, "GET", s.base+"/readyz", "", "")
+				if resp.StatusCode == 200 {
+					break
+				}
+				if resp.StatusCode != 503 || !strings.Contains(body, "starting") || time.Now().After(deadline) {
+					t.Fatalf("readyz: %d %s", resp.StatusCode, body)
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
 			if resp, _ = do(t, "HEAD", s.base+"/healthz", "", ""); resp.StatusCode != 200 {
 				t.Fatalf("HEAD /healthz: %d", resp.StatusCode)
