@@ -45,6 +45,11 @@ type AuthnStore struct {
 		mu      sync.Mutex // guards preparing
 		tried   time.Time  // the last attempt to prepare
 		prepare func(context.Context, string) (*stdsql.Stmt, error)
+		// unprepared is set for good once the server lost a prepared
+		// statement: a pooler in transaction mode (PgBouncer before 1.21,
+		// or without max_prepared_statements) hands each query to any
+		// server connection.
+		unprepared atomic.Bool
 	}
 }
 
@@ -224,13 +229,22 @@ func (s *AuthnStore) GetUserForToken(ctx context.Context, id, sid uuid.UUID, now
 		Err() error
 		Close() error
 	}
-	if stmt := s.tokenStmt(ctx); stmt != nil {
+	stmt := s.tokenStmt(ctx)
+	if stmt != nil {
 		r, err := stmt.QueryContext(ctx, args...)
-		if err != nil {
+		switch {
+		case err == nil:
+			rows = r
+		case keylinStatementGone(err):
+			t.unprepared.Store(true)
+			t.stmt.Store(nil)
+			_ = stmt.Close()
+			stmt = nil // and run it unprepared below
+		default:
 			return nil, false, keylinErr(err, nil)
 		}
-		rows = r
-	} else {
+	}
+	if stmt == nil {
 		r := &sql.Rows{}
 		if err := s.client.driver.Query(ctx, t.query, args, r); err != nil {
 			return nil, false, keylinErr(err, nil)
@@ -301,10 +315,11 @@ func (s *AuthnStore) prepareTokenQuery() {
 // tokenStmt returns the prepared token query, preparing it when it is not
 // yet: a failed attempt (the database away, a pooler that forbids prepared
 // statements) leaves the unprepared query, and is tried again a minute
-// later. nil when the client runs on no *sql.DB.
+// later. nil when the client runs on no *sql.DB, or once the server lost
+// the statement (a transaction-mode pooler).
 func (s *AuthnStore) tokenStmt(ctx context.Context) *stdsql.Stmt {
 	t := &s.token
-	if stmt := t.stmt.Load(); stmt != nil || t.prepare == nil {
+	if stmt := t.stmt.Load(); stmt != nil || t.prepare == nil || t.unprepared.Load() {
 		return stmt
 	}
 	if !t.mu.TryLock() {
@@ -321,6 +336,14 @@ func (s *AuthnStore) tokenStmt(ctx context.Context) *stdsql.Stmt {
 	}
 	t.stmt.Store(stmt)
 	return stmt
+}
+
+// keylinStatementGone reports whether err says a prepared statement does
+// not exist on the server connection that ran it (PostgreSQL SQLSTATE
+// 26000): what a transaction-mode pooler causes.
+func keylinStatementGone(err error) bool {
+	var sqlErr interface{ SQLState() string }
+	return errors.As(err, &sqlErr) && sqlErr.SQLState() == "26000"
 }
 
 // keylinBool reads a boolean the way each dialect returns one.
