@@ -153,3 +153,12 @@ func (m *Metrics) observe(route, method string, status int, d time.Duration) {
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
+
+// Mount installs the metrics on e as `keylin serve` does with METRICS=true:
+// the middleware ahead of routing (so every request is counted, matched or
+// not) and GET /metrics. Keep /metrics reachable from your monitoring
+// only.
+func (m *Metrics) Mount(e *echo.Echo) {
+	e.Pre(m.Middleware())
+	e.GET("/metrics", echo.WrapHandler(m.Handler()))
+}

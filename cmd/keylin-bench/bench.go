@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -232,7 +233,7 @@ func (b *bench) run(ctx context.Context) (*Report, error) {
 		var schedule []string
 		if w.name == "me" {
 			for range o.rounds {
-				schedule = append(schedule, roleBaseline, roleKeylin)
+				schedule = append(schedule, roleBaseline, roleKeylin, runKeylinMetrics)
 			}
 		} else {
 			schedule = []string{roleKeylin}
@@ -261,11 +262,15 @@ func (b *bench) runOnce(ctx context.Context, w workload, role string, round int,
 	if role == roleKeylin && b.opts.pprof != "" {
 		extra = []string{"--pprof", b.opts.pprof}
 	}
-	srv, err := startServer(ctx, b.exe, role, b.tmp, logPath, b.env, extra)
+	procRole, env := role, b.env
+	if role == runKeylinMetrics {
+		procRole, env = roleKeylin, append(slices.Clone(b.env), "METRICS=true")
+	}
+	srv, err := startServer(ctx, b.exe, procRole, b.tmp, logPath, env, extra)
 	if err != nil {
 		return Run{}, err
 	}
-	if role == roleKeylin {
+	if procRole == roleKeylin {
 		// As a load balancer would, send nothing before /readyz says so.
 		if err := waitReady(ctx, srv.addr); err != nil {
 			_ = srv.stop()
@@ -289,6 +294,10 @@ func (b *bench) runOnce(ctx context.Context, w workload, role string, round int,
 		}
 	})
 	c.close()
+	var metricsErr error
+	if role == runKeylinMetrics {
+		metricsErr = checkMetrics(ctx, srv.addr)
+	}
 	rss, rssErr := srv.peakRSS()
 	stopErr := srv.stop()
 	if ctx.Err() != nil {
@@ -302,6 +311,9 @@ func (b *bench) runOnce(ctx context.Context, w workload, role string, round int,
 	}
 	if stopErr != nil {
 		return Run{}, stopErr
+	}
+	if metricsErr != nil {
+		return Run{}, metricsErr
 	}
 	ls, err := scanLog(logPath)
 	if err != nil {

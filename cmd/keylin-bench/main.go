@@ -81,13 +81,16 @@
 //   - log: lines the server logged (one per request), and how many were
 //     warnings or errors.
 //
-// The summary divides keylin's figures by the baseline's: the me req/s ratio
+// Each round of the me workload runs the baseline, keylin, and keylin with
+// METRICS=true (its /metrics checked after the run), each in a fresh
+// process. The summary divides keylin's figures by the baseline's: the me req/s ratio
 // (1.0 would be as fast as the bare handler; NOTES.md measured 0.65 with wrk),
 // the me p99 ratio (above 1, keylin's tail is slower) and the ratio of server
 // CPU per request (above 1, keylin spends more per request), all from the
 // averages of the rounds, and the first two per round. If the baseline rounds disagree by
 // more than a few percent, the machine drifted: trust no ratio finer than
-// that. For login and register, which each compute one argon2id hash, it
+// that. It also divides keylin with metrics by keylin without: what the
+// metrics cost on the authenticated path. For login and register, which each compute one argon2id hash, it
 // divides the accepted requests per second by the raw hash rate: near 1 the
 // route costs its hash and little else; well below 1, time goes elsewhere
 // (or the hashing slots sat idle for want of concurrent requests). It also

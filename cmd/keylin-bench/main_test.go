@@ -104,7 +104,7 @@ func checkReport(t *testing.T, rep *Report) {
 		names = append(names, w.Name)
 		wantRuns := 1
 		if w.Name == "me" {
-			wantRuns = 4
+			wantRuns = 6 // two rounds of baseline, keylin, keylin+metrics
 		}
 		if len(w.Runs) != wantRuns {
 			t.Errorf("%s: %d runs, want %d", w.Name, len(w.Runs), wantRuns)
@@ -112,9 +112,9 @@ func checkReport(t *testing.T, rep *Report) {
 		}
 		for i, r := range w.Runs {
 			if w.Name == "me" {
-				wantServer := []string{roleBaseline, roleKeylin}[i%2]
-				if r.Server != wantServer || r.Round != i/2+1 {
-					t.Errorf("me run %d: %s round %d, want %s round %d (alternated)", i, r.Server, r.Round, wantServer, i/2+1)
+				wantServer := []string{roleBaseline, roleKeylin, runKeylinMetrics}[i%3]
+				if r.Server != wantServer || r.Round != i/3+1 {
+					t.Errorf("me run %d: %s round %d, want %s round %d (alternated)", i, r.Server, r.Round, wantServer, i/3+1)
 				}
 			}
 			checkOps(t, w.Name, r.Server, append([]OpStats{r.Total}, r.Ops...))
@@ -124,7 +124,7 @@ func checkReport(t *testing.T, rep *Report) {
 			if r.CPU.ServerSeconds <= 0 || r.CPU.ServerUSPerRequest <= 0 {
 				t.Errorf("%s %s: server CPU not measured: %+v", w.Name, r.Server, r.CPU)
 			}
-			if r.Server == roleKeylin && r.Log.Lines < r.Total.Requests {
+			if r.Server != roleBaseline && r.Log.Lines < r.Total.Requests {
 				t.Errorf("%s: keylin logged %d lines for %d requests: is the request log on?", w.Name, r.Log.Lines, r.Total.Requests)
 			}
 			if r.Log.Errors > 0 {
@@ -147,7 +147,8 @@ func checkReport(t *testing.T, rep *Report) {
 	}
 	s := rep.Summary
 	switch {
-	case s.Me == nil || s.Me.RPSRatio <= 0 || s.Me.P99Ratio <= 0 || s.Me.CPURatio <= 0 || len(s.Me.Rounds) != 2:
+	case s.Me == nil || s.Me.RPSRatio <= 0 || s.Me.P99Ratio <= 0 || s.Me.CPURatio <= 0 || len(s.Me.Rounds) != 2 ||
+		s.Me.MetricsRPSRatio <= 0 || s.Me.MetricsP99Ratio <= 0 || s.Me.MetricsCPURatio <= 0:
 		t.Errorf("me ratios not computed: %+v", s.Me)
 	case s.Login == nil || s.Login.Ratio <= 0:
 		t.Errorf("login ratio not computed: %+v", s.Login)

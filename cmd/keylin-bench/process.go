@@ -231,3 +231,25 @@ func waitReady(ctx context.Context, addr string) error {
 		}
 	}
 }
+
+// checkMetrics makes sure a keylin+metrics run had its metrics on: its
+// /metrics counts the requests it served.
+func checkMetrics(ctx context.Context, addr string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("keylin_http_requests_total{")) {
+		return fmt.Errorf("keylin with METRICS=true: GET /metrics answered %d without request counts", resp.StatusCode)
+	}
+	return nil
+}

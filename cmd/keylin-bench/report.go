@@ -83,6 +83,11 @@ type MeSummary struct {
 	BaselineCPUUS float64 `json:"baseline_cpu_us_per_request"`
 	CPURatio      float64 `json:"cpu_ratio"` // keylin / baseline
 	Rounds        []Round `json:"rounds"`
+	// The same for keylin with METRICS=true against keylin without, from
+	// the same rounds: what the metrics cost on the authenticated path.
+	MetricsRPSRatio float64 `json:"metrics_rps_ratio,omitempty"`
+	MetricsP99Ratio float64 `json:"metrics_p99_ratio,omitempty"`
+	MetricsCPURatio float64 `json:"metrics_cpu_ratio,omitempty"`
 	// BaselineSpread is (max − min) / mean of the baseline rounds' req/s:
 	// how much the machine drifted.
 	BaselineSpread float64 `json:"baseline_spread"`
@@ -141,12 +146,15 @@ func summarizeReport(rep *Report) Summary {
 }
 
 func summarizeMe(runs []Run) *MeSummary {
-	var base, kl []Run
+	var base, kl, km []Run
 	for _, r := range runs {
-		if r.Server == roleBaseline {
+		switch r.Server {
+		case roleBaseline:
 			base = append(base, r)
-		} else {
+		case roleKeylin:
 			kl = append(kl, r)
+		case runKeylinMetrics:
+			km = append(km, r)
 		}
 	}
 	if len(base) == 0 || len(kl) == 0 {
@@ -170,6 +178,11 @@ func summarizeMe(runs []Run) *MeSummary {
 	cpu := func(r Run) float64 { return r.CPU.ServerUSPerRequest }
 	m.KeylinCPUUS, m.BaselineCPUUS = mean(kl, cpu), mean(base, cpu)
 	m.CPURatio = ratio(m.KeylinCPUUS, m.BaselineCPUUS)
+	if len(km) > 0 {
+		m.MetricsRPSRatio = ratio(mean(km, rps), m.KeylinRPS)
+		m.MetricsP99Ratio = ratio(mean(km, p99), m.KeylinP99MS)
+		m.MetricsCPURatio = ratio(mean(km, cpu), m.KeylinCPUUS)
+	}
 	for i := range min(len(base), len(kl)) {
 		m.Rounds = append(m.Rounds, Round{
 			Round:    i + 1,
@@ -294,6 +307,10 @@ func writeText(w io.Writer, rep *Report) error {
 			fmtMS(m.KeylinP99MS), fmtMS(m.BaselineP99MS), m.P99Ratio, strings.Join(pr, ", "))
 		fmt.Fprintf(&b, "  me server CPU per request: keylin %.0fµs / baseline %.0fµs = %.2f\n",
 			m.KeylinCPUUS, m.BaselineCPUUS, m.CPURatio)
+		if m.MetricsRPSRatio > 0 {
+			fmt.Fprintf(&b, "  me with METRICS=true / without: req/s %.2f, p99 %.2f, server CPU per request %.2f\n",
+				m.MetricsRPSRatio, m.MetricsP99Ratio, m.MetricsCPURatio)
+		}
 	}
 	for _, x := range []struct {
 		name string

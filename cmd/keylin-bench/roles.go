@@ -23,12 +23,16 @@ import (
 	"github.com/keylin/keylin/database"
 	"github.com/keylin/keylin/ent"
 	"github.com/keylin/keylin/ent/migrate/migrations"
+	"github.com/keylin/keylin/metrics"
 )
 
 // Server processes the benchmark starts (the hidden --role flag).
 const (
 	roleKeylin   = "keylin"
 	roleBaseline = "baseline"
+	// runKeylinMetrics is not a process role but a run: keylin with
+	// METRICS=true, to show what the metrics cost in the same run.
+	runKeylinMetrics = "keylin+metrics"
 )
 
 // The http.Server limits of `keylin serve` (cmd/keylin/serve.go), which
@@ -106,6 +110,9 @@ func serveKeylin(ctx context.Context, s config.Settings, log *slog.Logger, addr,
 	app, err := svc.Echo()
 	if err != nil {
 		return err
+	}
+	if s.Metrics { // as keylin serve does
+		metrics.New(metrics.Config{Hasher: svc.Manager.Hasher(), DB: db.DB}).Mount(app)
 	}
 	if pprofAddr != "" {
 		if err := servePprof(pprofAddr); err != nil {
