@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keylin/keylin/authn"
+	"github.com/keylin/keylin/internal/authtest"
 	"github.com/keylin/keylin/internal/dbtest"
 )
 
@@ -316,22 +317,7 @@ func TestLoginTimingUnknownVersusWrongPassword(t *testing.T) {
 }
 
 // syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = authtest.LogBuffer
 
 // untouchedStore fails the test when a flow reads or writes the database.
 type untouchedStore struct {

@@ -1,8 +1,11 @@
 // Package authtest holds the fixtures tests of several packages share:
-// test secrets, a cheap hasher and the token issuer built from them.
+// test secrets, a cheap hasher, the token issuer built from them, and a
+// log sink safe for concurrent use.
 package authtest
 
 import (
+	"bytes"
+	"sync"
 	"testing"
 
 	"github.com/keylin/keylin/authn"
@@ -42,4 +45,25 @@ func Hasher(tb testing.TB, opts ...authn.HasherOption) *authn.Hasher {
 		tb.Fatal(err)
 	}
 	return h
+}
+
+// LogBuffer is a log sink safe for the concurrent writers of a server
+// under test.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
