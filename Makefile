@@ -5,9 +5,10 @@ NAME          ?=
 FUZZTIME      ?= 10s
 BENCHTIME     ?= 1s
 SWAGGER_UI    ?= 5.35.0
+LOADTEST_ARGS ?=
 export CGO_ENABLED ?= 1
 
-.PHONY: help run build test test-short generate migrate-diff migrate-hash migrate migrate-status lint bench fuzz check-generated test-extend vendor-swagger-ui ci
+.PHONY: help run build test test-short generate migrate-diff migrate-hash migrate migrate-status lint bench loadtest fuzz check-generated test-extend vendor-swagger-ui ci
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -52,6 +53,9 @@ lint: ## gofmt, go vet, staticcheck
 
 bench: ## run the benchmarks
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./...
+
+loadtest: ## load-test keylin over TCP against the bare baseline, on SQLite: make loadtest LOADTEST_ARGS="--db postgres --workloads me"
+	$(GO) run ./cmd/keylin-bench --db sqlite $(LOADTEST_ARGS)
 
 fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test -run='^$$' -fuzz='^FuzzParsePHC$$' -fuzztime=$(FUZZTIME) ./authn/

@@ -62,6 +62,7 @@ type Service struct {
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	draining atomic.Bool
+	warming  atomic.Bool // Start is timing a password hash
 }
 
 // Option configures [New]; a bad option makes New fail.
@@ -76,6 +77,7 @@ type options struct {
 	hooks      []authn.Hooks
 	managerOps []authn.Option
 	apiOps     []httpapi.Option
+	mailOps    []mail.Option
 	schema     userschema.Schema
 }
 
@@ -148,9 +150,21 @@ func WithAPIOptions(opts ...httpapi.Option) Option {
 	})
 }
 
-// WithUserSchema sets the application's user fields for the API. Without
-// it, New takes them from the store when it has them (the store keylin's
-// extension generates does).
+// WithMailOptions adds options to the mail hooks after those the settings
+// make: mail.WithTemplates (templates embedded in the application, instead
+// of MAIL_TEMPLATES), mail.WithLocale, mail.WithUserFields. Deliver
+// through WithMailSender rather than mail.WithSender, which would bypass
+// the background queue.
+func WithMailOptions(opts ...mail.Option) Option {
+	return optionFunc(func(o *options) error {
+		o.mailOps = append(o.mailOps, opts...)
+		return nil
+	})
+}
+
+// WithUserSchema sets the application's user fields for the API and the
+// mail templates. Without it, New takes them from the store when it has
+// them (the store keylin's extension generates does).
 func WithUserSchema(s userschema.Schema) Option {
 	return optionFunc(func(o *options) error {
 		if s == nil {
@@ -199,8 +213,14 @@ func New(s config.Settings, store authn.Store, opts ...Option) (*Service, error)
 
 	svc := &Service{Settings: s, store: store, log: o.log}
 	mcfg := mail.Config{
-		URL: s.MailURL, From: s.MailFrom, VerifyURL: s.VerifyURL, ResetURL: s.ResetPasswordURL,
-		Console: o.console, Logger: o.log,
+		URL: s.MailURL, From: s.MailFrom, AppName: s.MailAppName, VerifyURL: s.VerifyURL, ResetURL: s.ResetPasswordURL,
+		TemplateDir: s.MailTemplates, Console: o.console, Logger: o.log,
+	}
+	schema := o.schema
+	if schema == nil {
+		if p, ok := store.(interface{ UserSchema() userschema.Schema }); ok {
+			schema = p.UserSchema()
+		}
 	}
 	sender := o.sender
 	if sender == nil {
@@ -223,7 +243,15 @@ func New(s config.Settings, store authn.Store, opts ...Option) (*Service, error)
 	if svc.queue, err = mail.NewQueue(sender, mailQueueSize, mailSendTimeout, o.log); err != nil {
 		return nil, err
 	}
-	mailHooks, err := mail.NewHooks(mcfg, mail.WithSender(svc.queue))
+	mailOps := []mail.Option{mail.WithSender(svc.queue)}
+	if schema != nil {
+		var sample any // a new user's fields, to check the templates against
+		if p, ok := store.(authn.UserPreviewer); ok {
+			sample = p.PreviewExtra(nil)
+		}
+		mailOps = append(mailOps, mail.WithUserSchema(schema, sample))
+	}
+	mailHooks, err := mail.NewHooks(mcfg, append(mailOps, o.mailOps...)...)
 	if err != nil {
 		_ = svc.queue.Close(context.Background())
 		return nil, err
@@ -257,12 +285,6 @@ func New(s config.Settings, store authn.Store, opts ...Option) (*Service, error)
 	}
 
 	aopts := []httpapi.Option{httpapi.WithLogger(o.log)}
-	schema := o.schema
-	if schema == nil {
-		if p, ok := store.(interface{ UserSchema() userschema.Schema }); ok {
-			schema = p.UserSchema()
-		}
-	}
 	if schema != nil {
 		aopts = append(aopts, httpapi.WithUserSchema(schema))
 	}
@@ -283,10 +305,19 @@ func New(s config.Settings, store authn.Store, opts ...Option) (*Service, error)
 func (s *Service) Warnings() []string { return s.warn }
 
 // Start starts the background work: pruning expired sessions, refresh
-// tokens and rate limiter counters every PruneInterval. It returns at once;
+// tokens and rate limiter counters every PruneInterval, and, once, timing
+// a password hash ([authn.Hasher.Calibrate]) so that a login flood that
+// meets a fresh process is shed at once. It returns at once;
 // the work stops with ctx or [Service.Close].
 func (s *Service) Start(ctx context.Context) {
 	ctx, s.cancel = context.WithCancel(ctx)
+	s.warming.Store(true)
+	s.wg.Go(func() {
+		// Load shedding needs the time of one hash before the first burst:
+		// /readyz answers 503 until it is known.
+		defer s.warming.Store(false)
+		_ = s.Manager.Hasher().Calibrate(ctx)
+	})
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -371,6 +402,9 @@ func (s *Service) Echo() (*echo.Echo, error) {
 	readyz := func(c echo.Context) error {
 		if s.draining.Load() {
 			return c.JSON(http.StatusServiceUnavailable, map[string]string{"detail": "shutting down"})
+		}
+		if s.warming.Load() {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"detail": "starting"})
 		}
 		if err := s.Ready(c.Request().Context()); err != nil {
 			s.log.Warn("readiness check failed", "error", err)

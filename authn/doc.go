@@ -9,7 +9,9 @@
 //
 // authn reaches the database only through the [Store] interface, which
 // keylin's generated ent client satisfies (and so does an application's own
-// ent client generated with keylin's extension).
+// ent client generated with keylin's extension). [MemoryStore] keeps
+// everything in memory, for tests and examples; package authn/authntest
+// checks a Store against the interface's contract.
 //
 // The common call:
 //

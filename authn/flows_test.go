@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keylin/keylin/authn"
+	"github.com/keylin/keylin/internal/authtest"
 	"github.com/keylin/keylin/internal/dbtest"
 )
 
@@ -316,19 +317,72 @@ func TestLoginTimingUnknownVersusWrongPassword(t *testing.T) {
 }
 
 // syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
+type syncBuffer = authtest.LogBuffer
+
+// untouchedStore fails the test when a flow reads or writes the database.
+type untouchedStore struct {
+	authn.Store
+	t *testing.T
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
+func (s untouchedStore) GetUserByEmail(context.Context, string) (*authn.User, error) {
+	s.t.Error("GetUserByEmail called")
+	return nil, authn.ErrUserNotFound
 }
 
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+func (s untouchedStore) GetUserByID(context.Context, uuid.UUID) (*authn.User, error) {
+	s.t.Error("GetUserByID called")
+	return nil, authn.ErrUserNotFound
+}
+
+func (s untouchedStore) TakeLimit(context.Context, string, time.Time, time.Duration, int) (time.Duration, error) {
+	s.t.Error("TakeLimit called")
+	return 0, nil
+}
+
+// TestOverloadRefusedBeforeDatabase: when the hasher would refuse, login,
+// register and reset are refused at once with ErrOverloaded, before any
+// database work or rate-limit write, so that a flood's refusals cost next
+// to nothing.
+func TestOverloadRefusedBeforeDatabase(t *testing.T) {
+	base := newEnv(t, dialect.SQLite)
+	u := base.register(t, "overload@example.com")
+	if err := base.m.ForgotPassword(context.Background(), u.Email); err != nil {
+		t.Fatal(err)
+	}
+	resetToken := base.hooks.token(base.hooks.reset, u.Email)
+
+	fast := authn.HashParams{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+	h := authn.NewHasherUnchecked(fast, 1, time.Second)
+	authn.SetAvgHash(h, 10*time.Second) // the next caller would wait 10 s, the limit is 1 s
+	release := authn.HoldSlot(h)
+	defer release()
+	m, err := authn.NewManager(untouchedStore{base.store, t}, base.tokens, authn.WithHasher(h),
+		authn.WithLimits(authn.DefaultLimits()), authn.WithLimitStore(untouchedStore{base.store, t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for name, f := range map[string]func() error{
+		"Login": func() error { _, err := m.Login(ctx, u.Email, testPassword); return err },
+		"Register": func() error {
+			_, err := m.Register(ctx, authn.UserCreate{Email: "new@example.com", Password: testPassword})
+			return err
+		},
+		"ResetPassword": func() error { _, err := m.ResetPassword(ctx, resetToken, testPassword+" 2"); return err },
+	} {
+		t.Run(name, func(t *testing.T) {
+			var oe *authn.OverloadedError
+			if err := f(); !errors.As(err, &oe) || oe.RetryAfter < 10*time.Second {
+				t.Fatalf("err = %v, want an *OverloadedError with the expected wait", err)
+			}
+		})
+	}
+	if s := h.Stats(); s.Refused != 3 {
+		t.Errorf("refused %d, want 3", s.Refused)
+	}
+	release()
+	if err := h.Admit(); err != nil {
+		t.Errorf("Admit with a free slot: %v", err)
+	}
 }

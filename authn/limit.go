@@ -230,8 +230,8 @@ var _ LimitStore = (*MemoryLimitStore)(nil)
 
 // TakeLimit implements LimitStore.
 func (s *MemoryLimitStore) TakeLimit(_ context.Context, key string, now time.Time, interval time.Duration, burst int) (time.Duration, error) {
-	if interval <= 0 || burst < 1 {
-		return 0, errors.New("authn: TakeLimit needs a positive interval and burst")
+	if interval < time.Millisecond || burst < 1 {
+		return 0, errors.New("authn: TakeLimit needs an interval of at least 1ms and a burst of at least 1")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -258,6 +258,21 @@ func (s *MemoryLimitStore) PeekLimits(_ context.Context, keys []string) ([]time.
 		out[i] = s.tats[k]
 	}
 	return out, nil
+}
+
+// prune deletes the counters at rest at now (a TAT before now is the same
+// as none) and returns how many.
+func (s *MemoryLimitStore) prune(now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, t := range s.tats {
+		if t.Before(now) {
+			delete(s.tats, k)
+			n++
+		}
+	}
+	return n
 }
 
 // limiter applies Limits over a LimitStore.

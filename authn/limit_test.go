@@ -133,7 +133,7 @@ func TestLoginLimits(t *testing.T) {
 		db := dbtest.Migrated(t, d)
 
 		t.Run("PerIPBeforeAnyHash", func(t *testing.T) {
-			h := newHasher(t, authn.WithMaxConcurrentHashes(1), authn.WithMaxHashWait(20*time.Millisecond))
+			h := newHasher(t, authn.WithMaxConcurrentHashes(1), authn.WithMaxHashWait(2*time.Second))
 			e := newEnvOn(t, db, authn.WithHasher(h), tight(func(l *authn.Limits) { l.LoginIP = authn.Limit{Count: 3, Period: time.Minute} }))
 			e.register(t, "ip@example.com")
 			ctx := clientCtx("192.0.2.1")
@@ -143,8 +143,9 @@ func TestLoginLimits(t *testing.T) {
 				}
 			}
 			// With the only hashing slot taken, a request that reached the
-			// hash would wait and fail with ErrOverloaded: throttling answers
-			// first.
+			// hash would wait 2 s and fail with ErrOverloaded (the hasher
+			// admits it: one hash is expected to take less than its maximum
+			// wait): throttling answers first.
 			release := authn.HoldSlot(h)
 			_, err := e.m.Login(ctx, "ip@example.com", testPassword)
 			release()

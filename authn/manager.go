@@ -369,6 +369,9 @@ func (m *Manager) create(ctx context.Context, in UserCreate, public bool) (*User
 	if err := m.ValidatePassword(ctx, in.Password, nil); err != nil {
 		return nil, err
 	}
+	if err := m.hasher.Admit(); err != nil {
+		return nil, err
+	}
 	if public {
 		ip := limitIP(ClientFromContext(ctx).IP)
 		if err := m.take(ctx, uuid.Nil,
@@ -478,10 +481,15 @@ func (m *Manager) findByEmail(ctx context.Context, email string) (*User, error) 
 // ErrUserNotVerified. A hash in an older scheme or with other parameters is
 // replaced by a current one.
 //
-// The login limits are checked before any hashing (*ThrottledError); a
-// failure is counted against the account, from this client and from
-// anywhere (see [Limits]).
+// A login the hasher would refuse ([Hasher.Admit]) is refused first, with
+// an *OverloadedError and before any database work, so that a flood's
+// refusals cost next to nothing. The login limits are checked before any
+// hashing (*ThrottledError); a failure is counted against the account,
+// from this client and from anywhere (see [Limits]).
 func (m *Manager) Authenticate(ctx context.Context, email, password string) (*User, error) {
+	if err := m.hasher.Admit(); err != nil {
+		return nil, err
+	}
 	ip := limitIP(ClientFromContext(ctx).IP)
 	if err := m.take(ctx, uuid.Nil, limitCheck{RuleLoginIP, m.limits.LoginIP, ip}); err != nil {
 		return nil, err
@@ -993,6 +1001,9 @@ func (m *Manager) ForgotPassword(ctx context.Context, email string) error {
 // Every session of the user ends, and every access token without a session
 // issued before the reset is revoked.
 func (m *Manager) ResetPassword(ctx context.Context, token, password string) (*User, error) {
+	if err := m.hasher.Admit(); err != nil {
+		return nil, err
+	}
 	ip := limitIP(ClientFromContext(ctx).IP)
 	if err := m.take(ctx, uuid.Nil, limitCheck{RuleResetPasswordIP, m.limits.ResetPasswordIP, ip}); err != nil {
 		return nil, err

@@ -336,6 +336,47 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	return nil
 }
 
+// Calibrate measures one hash with the Hasher's parameters (in a hashing
+// slot, like any hash) unless a hash has already been measured. Until the
+// first hash completes the Hasher cannot tell how long a queue will take,
+// and admits every caller up to the maximum wait: a burst that meets a
+// fresh process waits in vain. Call it once at start-up, in the
+// background; keylin's Service.Start does. It returns ctx's error or
+// ErrOverloaded when it could not get a slot, nil otherwise.
+func (h *Hasher) Calibrate(ctx context.Context) error {
+	if h.avgNanos.Load() != 0 {
+		return nil
+	}
+	if err := h.acquire(ctx); err != nil {
+		return err
+	}
+	if h.avgNanos.Load() != 0 { // measured while this call waited
+		<-h.slots
+		return nil
+	}
+	defer h.release(time.Now())
+	_ = h.dummy.derive("keylin calibration")
+	return nil
+}
+
+// Admit reports at once, without taking a slot, whether a hash asked for
+// now would be refused: nil, or the *OverloadedError that [Hasher.Hash]
+// would return. Call it before the work that leads to a hash (a database
+// lookup, a rate-limit write) so that a request refused under a flood
+// costs next to nothing. A nil answer is no reservation: the hash itself
+// may still be refused.
+func (h *Hasher) Admit() error {
+	if len(h.slots) < cap(h.slots) {
+		return nil
+	}
+	ahead := h.waiting.Load() + 1
+	if wait := h.expectedWait(ahead); wait > h.maxWait {
+		h.refused.Add(1)
+		return &OverloadedError{RetryAfter: wait, Queued: ahead}
+	}
+	return nil
+}
+
 // acquire takes a hashing slot, waiting at most h.maxWait; a caller that
 // would wait longer is refused at once.
 func (h *Hasher) acquire(ctx context.Context) error {

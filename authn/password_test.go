@@ -692,3 +692,30 @@ func TestHasherShedsLoadAtOnce(t *testing.T) {
 		t.Fatalf("stats after the queue drained %+v: the average did not move toward the real hash time", s)
 	}
 }
+
+// TestHasherCalibrate: a fresh Hasher knows no hash time until Calibrate
+// (or a first hash) measures one; a second Calibrate hashes no more.
+func TestHasherCalibrate(t *testing.T) {
+	fast := authn.HashParams{Memory: 64, Iterations: 1, Parallelism: 1, SaltLen: 16, KeyLen: 32}
+	h := authn.NewHasherUnchecked(fast, 1, time.Second)
+	if s := h.Stats(); s.AvgHash != 0 {
+		t.Fatalf("fresh hasher: average %v, want unknown (0)", s.AvgHash)
+	}
+	if err := h.Calibrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	first := h.Stats().AvgHash
+	if first <= 0 {
+		t.Fatalf("after Calibrate: average %v, want a measured time", first)
+	}
+	authn.SetAvgHash(h, time.Hour)
+	if err := h.Calibrate(context.Background()); err != nil || h.Stats().AvgHash != time.Hour {
+		t.Fatalf("second Calibrate: err %v, average %v: it measured again", err, h.Stats().AvgHash)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	authn.SetAvgHash(h, 0)
+	if err := h.Calibrate(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Calibrate with an ended context: %v", err)
+	}
+}

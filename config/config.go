@@ -109,6 +109,16 @@ type Settings struct {
 	// MailFrom is the sender address of keylin's mail ("keylin@localhost"
 	// or "Keylin <no-reply@example.com>").
 	MailFrom string `env:"MAIL_FROM, default=keylin@localhost"`
+	// MailAppName names the service in the subjects and bodies of keylin's
+	// mail ("Verify your e-mail address for Shop"); templates see it as
+	// {{.AppName}}.
+	MailAppName string `env:"MAIL_APP_NAME, default=keylin"`
+	// MailTemplates is a directory of mail templates that replace the
+	// built-in ones file by file (verify.subject.txt, verify.txt,
+	// verify.html, …, and a subdirectory per locale; see the mail
+	// package); empty for the built-in ones. It must be a directory; its
+	// templates are parsed and checked when the service starts.
+	MailTemplates string `env:"MAIL_TEMPLATES"`
 	// VerifyURL is the link sent to verify an address; {token} is replaced by
 	// the verification token.
 	VerifyURL string `env:"VERIFY_URL, default=http://localhost:8000/verify?token={token}"`
@@ -433,6 +443,11 @@ func (s *Settings) Validate() error {
 	}
 	if err := mail.CheckFrom(s.MailFrom); err != nil {
 		bad("MAIL_FROM", "%v", err)
+	}
+	if s.MailTemplates != "" {
+		if fi, err := os.Stat(s.MailTemplates); err != nil || !fi.IsDir() {
+			bad("MAIL_TEMPLATES", "must be a directory of mail templates (got %q)", s.MailTemplates)
+		}
 	}
 	for _, l := range []struct{ name, v string }{
 		{"VERIFY_URL", s.VerifyURL},

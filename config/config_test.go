@@ -85,6 +85,7 @@ func TestLoad_Defaults(t *testing.T) {
 		HashMaxWait:         5 * time.Second,
 		MailURL:             "console:",
 		MailFrom:            "keylin@localhost",
+		MailAppName:         "keylin",
 		VerifyURL:           "http://localhost:8000/verify?token={token}",
 		ResetPasswordURL:    "http://localhost:8000/reset-password?token={token}",
 		CookieName:          "fastapiusersauth",
@@ -348,7 +349,22 @@ func TestLoad_Mail(t *testing.T) {
 			t.Fatalf("got %+v", s)
 		}
 	})
+	t.Run("Templates", func(t *testing.T) {
+		dir := t.TempDir()
+		if s := mustLoad(t, with("MAIL_TEMPLATES", dir)); s.MailTemplates != dir {
+			t.Fatalf("MailTemplates = %q", s.MailTemplates)
+		}
+		if s := mustLoad(t, with()); s.MailTemplates != "" {
+			t.Fatalf("MailTemplates defaults to %q", s.MailTemplates)
+		}
+	})
+	file := filepath.Join(t.TempDir(), "verify.txt")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct{ name, variable, in, message string }{
+		{"TemplatesMissing", "MAIL_TEMPLATES", filepath.Join(t.TempDir(), "nope"), "must be a directory of mail templates"},
+		{"TemplatesNotADirectory", "MAIL_TEMPLATES", file, "must be a directory of mail templates"},
 		{"MailURLNoScheme", "MAIL_URL", "mail.example", "must be a URL with a scheme"},
 		{"MailFromInvalid", "MAIL_FROM", "not an address", "must be an address such as"},
 		{"VerifyURLNoToken", "VERIFY_URL", "https://app.example/verify", "must contain {token}"},

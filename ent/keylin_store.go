@@ -45,6 +45,11 @@ type AuthnStore struct {
 		mu      sync.Mutex // guards preparing
 		tried   time.Time  // the last attempt to prepare
 		prepare func(context.Context, string) (*stdsql.Stmt, error)
+		// unprepared is set for good once the server lost a prepared
+		// statement: a pooler in transaction mode (PgBouncer before 1.21,
+		// or without max_prepared_statements) hands each query to any
+		// server connection.
+		unprepared atomic.Bool
 	}
 }
 
@@ -224,13 +229,22 @@ func (s *AuthnStore) GetUserForToken(ctx context.Context, id, sid uuid.UUID, now
 		Err() error
 		Close() error
 	}
-	if stmt := s.tokenStmt(ctx); stmt != nil {
+	stmt := s.tokenStmt(ctx)
+	if stmt != nil {
 		r, err := stmt.QueryContext(ctx, args...)
-		if err != nil {
+		switch {
+		case err == nil:
+			rows = r
+		case keylinStatementGone(err):
+			t.unprepared.Store(true)
+			t.stmt.Store(nil)
+			_ = stmt.Close()
+			stmt = nil // and run it unprepared below
+		default:
 			return nil, false, keylinErr(err, nil)
 		}
-		rows = r
-	} else {
+	}
+	if stmt == nil {
 		r := &sql.Rows{}
 		if err := s.client.driver.Query(ctx, t.query, args, r); err != nil {
 			return nil, false, keylinErr(err, nil)
@@ -301,10 +315,11 @@ func (s *AuthnStore) prepareTokenQuery() {
 // tokenStmt returns the prepared token query, preparing it when it is not
 // yet: a failed attempt (the database away, a pooler that forbids prepared
 // statements) leaves the unprepared query, and is tried again a minute
-// later. nil when the client runs on no *sql.DB.
+// later. nil when the client runs on no *sql.DB, or once the server lost
+// the statement (a transaction-mode pooler).
 func (s *AuthnStore) tokenStmt(ctx context.Context) *stdsql.Stmt {
 	t := &s.token
-	if stmt := t.stmt.Load(); stmt != nil || t.prepare == nil {
+	if stmt := t.stmt.Load(); stmt != nil || t.prepare == nil || t.unprepared.Load() {
 		return stmt
 	}
 	if !t.mu.TryLock() {
@@ -323,6 +338,14 @@ func (s *AuthnStore) tokenStmt(ctx context.Context) *stdsql.Stmt {
 	return stmt
 }
 
+// keylinStatementGone reports whether err says a prepared statement does
+// not exist on the server connection that ran it (PostgreSQL SQLSTATE
+// 26000): what a transaction-mode pooler causes.
+func keylinStatementGone(err error) bool {
+	var sqlErr interface{ SQLState() string }
+	return errors.As(err, &sqlErr) && sqlErr.SQLState() == "26000"
+}
+
 // keylinBool reads a boolean the way each dialect returns one.
 func keylinBool(v any) (bool, error) {
 	switch b := v.(type) {
@@ -334,7 +357,8 @@ func keylinBool(v any) (bool, error) {
 	return false, fmt.Errorf("keylin: unexpected %T for a boolean", v)
 }
 
-// CreateUser implements authn.Store.
+// CreateUser implements authn.Store. Times are stored in UTC: SQLite
+// keeps them as text, which sorts and parses back only in one zone.
 func (s *AuthnStore) CreateUser(ctx context.Context, in *authn.User, extra any) (*authn.User, error) {
 	ctx = keylinSystem(ctx)
 	c := s.client.User.Create().
@@ -347,14 +371,10 @@ func (s *AuthnStore) CreateUser(ctx context.Context, in *authn.User, extra any) 
 	if in.ID != uuid.Nil {
 		c.SetID(in.ID)
 	}
-	if !in.CreatedAt.IsZero() {
-		c.SetCreatedAt(in.CreatedAt)
-	}
-	if !in.UpdatedAt.IsZero() {
-		c.SetUpdatedAt(in.UpdatedAt)
-	}
+	now := time.Now().UTC()
+	c.SetCreatedAt(keylinOr(in.CreatedAt, now)).SetUpdatedAt(keylinOr(in.UpdatedAt, now))
 	if in.TokensValidAfter != nil {
-		c.SetTokensValidAfter(*in.TokensValidAfter)
+		c.SetTokensValidAfter(in.TokensValidAfter.UTC())
 	}
 	if err := keylinApplyCreate(c, extra); err != nil {
 		return nil, err
@@ -367,6 +387,14 @@ func (s *AuthnStore) CreateUser(ctx context.Context, in *authn.User, extra any) 
 		return nil, keylinErr(err, nil)
 	}
 	return keylinUser(u), nil
+}
+
+// keylinOr returns t in UTC, or def when t is zero.
+func keylinOr(t, def time.Time) time.Time {
+	if t.IsZero() {
+		return def
+	}
+	return t.UTC()
 }
 
 // UpdateUser implements authn.Store. With ch.KeepSession, the user's
@@ -433,11 +461,12 @@ func keylinUpdateUser(ctx context.Context, client *Client, id uuid.UUID, ch auth
 		up.SetIsVerified(*ch.IsVerified)
 	}
 	if ch.TokensValidAfter != nil {
-		up.SetTokensValidAfter(*ch.TokensValidAfter)
+		up.SetTokensValidAfter(ch.TokensValidAfter.UTC())
 	}
 	if ch.BumpCredentials {
 		up.AddCredentialVersion(1)
 	}
+	up.SetUpdatedAt(time.Now().UTC())
 	u, err := up.Save(ctx)
 	switch {
 	case err == nil:
@@ -464,23 +493,37 @@ func (s *AuthnStore) inTx(ctx context.Context, f func(tx *Tx) error) error {
 
 // DeleteUser implements authn.Store: the user, its sessions and their
 // refresh tokens go in one transaction.
+//
+// Every transaction of the store takes its row locks in one order — the
+// user, then sessions, then refresh tokens — so that two of them never
+// wait for each other (a PostgreSQL deadlock): DeleteUser deletes the
+// user first, then ends the live sessions (locking them as EndSessions
+// does) before it deletes their refresh tokens and the sessions.
 func (s *AuthnStore) DeleteUser(ctx context.Context, id uuid.UUID) error {
 	ctx = keylinSystem(ctx)
 	return s.inTx(ctx, func(tx *Tx) error {
-		if _, err := tx.RefreshToken.Delete().Where(keylinOfUser(id)).Exec(ctx); err != nil {
-			return fmt.Errorf("keylin: delete refresh tokens of a deleted user: %w", err)
-		}
-		if _, err := tx.Session.Delete().Where(session.UserID(id)).Exec(ctx); err != nil {
-			return fmt.Errorf("keylin: delete sessions of a deleted user: %w", err)
-		}
 		err := tx.User.DeleteOneID(id).Exec(ctx)
 		switch {
 		case IsNotFound(err):
 			return authn.ErrUserNotFound
 		case IsConstraintError(err):
 			return fmt.Errorf("%w: %w", authn.ErrUserHasData, err)
+		case err != nil:
+			return err
 		}
-		return err
+		if _, err := tx.Session.Update().
+			Where(session.UserID(id), session.EndedAtIsNil()).
+			SetEndedAt(time.Now().UTC()).
+			Save(ctx); err != nil {
+			return fmt.Errorf("keylin: end sessions of a deleted user: %w", err)
+		}
+		if _, err := tx.RefreshToken.Delete().Where(keylinOfUser(id)).Exec(ctx); err != nil {
+			return fmt.Errorf("keylin: delete refresh tokens of a deleted user: %w", err)
+		}
+		if _, err := tx.Session.Delete().Where(session.UserID(id)).Exec(ctx); err != nil {
+			return fmt.Errorf("keylin: delete sessions of a deleted user: %w", err)
+		}
+		return nil
 	})
 }
 
@@ -657,24 +700,14 @@ func (s *AuthnStore) GetRefreshToken(ctx context.Context, hash string) (*authn.R
 }
 
 // RotateRefreshToken implements authn.Store: the conditional update of
-// the old token decides which of concurrent rotations wins.
+// the old token decides which of concurrent rotations wins. The session
+// is updated first, as EndSession and DeleteUser lock sessions before
+// refresh tokens (see DeleteUser): in the other order, a rotation racing a
+// logout deadlocks on PostgreSQL.
 func (s *AuthnStore) RotateRefreshToken(ctx context.Context, old string, next *authn.RefreshToken, now, sessionExpiresAt time.Time) error {
 	ctx = keylinSystem(ctx)
 	return s.inTx(ctx, func(tx *Tx) error {
-		n, err := tx.RefreshToken.Update().
-			Where(refreshtoken.ID(old), refreshtoken.UsedAtIsNil()).
-			SetUsedAt(now.UTC()).
-			Save(ctx)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return authn.ErrRefreshTokenUsed
-		}
-		if err := keylinCreateRefresh(ctx, tx.Client(), next); err != nil {
-			return err
-		}
-		n, err = tx.Session.Update().
+		n, err := tx.Session.Update().
 			Where(session.ID(next.SessionID), session.EndedAtIsNil()).
 			SetLastUsedAt(now.UTC()).
 			SetExpiresAt(sessionExpiresAt.UTC()).
@@ -685,7 +718,17 @@ func (s *AuthnStore) RotateRefreshToken(ctx context.Context, old string, next *a
 		if n == 0 {
 			return authn.ErrSessionNotFound
 		}
-		return nil
+		n, err = tx.RefreshToken.Update().
+			Where(refreshtoken.ID(old), refreshtoken.UsedAtIsNil()).
+			SetUsedAt(now.UTC()).
+			Save(ctx)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return authn.ErrRefreshTokenUsed
+		}
+		return keylinCreateRefresh(ctx, tx.Client(), next)
 	})
 }
 

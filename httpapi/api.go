@@ -33,6 +33,9 @@ type API struct {
 	maxBody int64
 	cookie  *CookieConfig     // nil: the cookie transport is off
 	schema  userschema.Schema // nil: no application fields
+	// unserved thins out the warnings of 503 answers, which come by the
+	// thousand under a flood.
+	unserved sampledLog
 
 	mu     sync.Mutex
 	routes []Route // mounted so far, in order

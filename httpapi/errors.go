@@ -114,8 +114,11 @@ func (a *API) writeError(c echo.Context, f flow, err error) error {
 			setRetryAfter(c, unavailableRetryAfter)
 		}
 		if e.status == http.StatusServiceUnavailable {
-			a.log.WarnContext(c.Request().Context(), "keylin request not served",
-				"method", c.Request().Method, "route", c.Path(), "error", err)
+			if ok, suppressed := a.unserved.allow(time.Now()); ok {
+				a.log.WarnContext(c.Request().Context(), "keylin request not served",
+					"method", c.Request().Method, "route", c.Path(), "error", err,
+					"similar_unlogged", suppressed)
+			}
 		}
 		if e.code != "" {
 			return writeJSON(c, e.status, detail{e.code})

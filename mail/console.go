@@ -22,7 +22,8 @@ func newConsoleSender(w io.Writer) *consoleSender {
 	return &consoleSender{w: w}
 }
 
-// Send writes m, headers and body, between two marker lines.
+// Send writes m, headers and text body, between two marker lines. An HTML
+// body is announced, not shown; the file transport records it.
 func (s *consoleSender) Send(ctx context.Context, m Message) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -31,10 +32,14 @@ func (s *consoleSender) Send(ctx context.Context, m Message) error {
 		return err
 	}
 	body := strings.TrimRight(strings.ReplaceAll(m.Body, "\r\n", "\n"), "\n")
+	html := ""
+	if m.HTML != "" {
+		html = "HTML:    yes (not shown; MAIL_URL=file:PATH records it)\n"
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, err := fmt.Fprintf(s.w, "----- mail (console transport, not delivered) -----\nKind:    %s\nFrom:    %s\nTo:      %s\nSubject: %s\n\n%s\n----- end of mail -----\n",
-		m.Kind, m.From, m.To, m.Subject, body)
+	_, err := fmt.Fprintf(s.w, "----- mail (console transport, not delivered) -----\nKind:    %s\nFrom:    %s\nTo:      %s\nSubject: %s\n%s\n%s\n----- end of mail -----\n",
+		m.Kind, m.From, m.To, m.Subject, html, body)
 	if err != nil {
 		return fmt.Errorf("mail: console: %w", err)
 	}

@@ -34,6 +34,7 @@ func Example() {
 	// From:    Keylin <no-reply@example.com>
 	// To:      alice@example.com
 	// Subject: Reset your keylin password
+	// HTML:    yes (not shown; MAIL_URL=file:PATH records it)
 	//
 	// Hello,
 	//

@@ -26,6 +26,7 @@ type fileRecord struct {
 	To      string    `json:"to"`
 	From    string    `json:"from"`
 	Body    string    `json:"body"`
+	HTML    string    `json:"html"`
 	SentAt  time.Time `json:"sent_at"`
 }
 
@@ -65,7 +66,7 @@ func (s *fileSender) Send(ctx context.Context, m Message) error {
 	}
 	line, err := json.Marshal(fileRecord{
 		Kind: m.Kind, Email: to.Address, Token: m.Token, Link: m.Link, Subject: m.Subject,
-		To: m.To, From: m.From, Body: m.Body, SentAt: time.Now().UTC(),
+		To: m.To, From: m.From, Body: m.Body, HTML: m.HTML, SentAt: time.Now().UTC(),
 	})
 	if err != nil {
 		return fmt.Errorf("mail: file: %w", err)

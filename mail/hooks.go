@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/keylin/keylin/authn"
@@ -20,13 +22,17 @@ import (
 // A failed send is the hook's error: the Manager logs it and keeps the user
 // and the token, and the user can ask again.
 //
+// Subjects and bodies come from templates (see the package
+// documentation): the built-in ones, or those of Config.TemplateDir
+// (MAIL_TEMPLATES) or [WithTemplates], parsed and checked by NewHooks.
+//
 // To deliver mail another way, keep the messages and swap the transport
 // with [WithSender], or wrap the hooks and override what you need:
 //
 //	type appHooks struct{ *mail.Hooks }
 //
 //	func (h appHooks) AfterForgotPassword(ctx context.Context, u *authn.User, token string) error {
-//		m, err := h.Message(mail.KindReset, u.Email, token)
+//		m, err := h.Render(ctx, mail.KindReset, u, u.Email, token)
 //		if err != nil {
 //			return err
 //		}
@@ -45,6 +51,14 @@ type Hooks struct {
 	VerifyURL, ResetURL string
 	// Logger gets one line per mail sent, without token or link.
 	Logger *slog.Logger
+
+	templates       templates // nil: the built-in ones
+	templateFS      fs.FS
+	templateName    func(rel string) string
+	templateSetting string
+	locale          func(context.Context, *authn.User) string
+	userFields      func(*authn.User) map[string]any
+	sampleFields    map[string]any
 }
 
 var _ authn.Hooks = (*Hooks)(nil)
@@ -67,7 +81,14 @@ func WithSender(s Sender) Option {
 // NewHooks validates cfg and returns the hooks that mail tokens through the
 // transport of cfg.URL (see [NewSender]). Errors wrap [ErrConfig] and name
 // the variable at fault: MAIL_URL, MAIL_FROM, VERIFY_URL (which must be an
-// absolute http(s) URL containing {token}) or RESET_PASSWORD_URL (likewise).
+// absolute http(s) URL containing {token}), RESET_PASSWORD_URL (likewise)
+// or MAIL_TEMPLATES (cfg.TemplateDir, which must be a directory).
+//
+// NewHooks parses every template and renders it against sample data: a
+// template that does not parse, names data [TemplateData] lacks (a user
+// field included: see [WithUserSchema]), is not valid html/template or
+// renders a subject on several lines is refused with a [*TemplateError]
+// naming the file and, when known, the line; one per file at fault.
 func NewHooks(cfg Config, opts ...Option) (*Hooks, error) {
 	if err := CheckFrom(cfg.From); err != nil {
 		return nil, fmt.Errorf("%w: MAIL_FROM %w", ErrConfig, err)
@@ -90,6 +111,19 @@ func NewHooks(cfg Config, opts ...Option) (*Hooks, error) {
 			return nil, err
 		}
 	}
+	if h.templateFS == nil && cfg.TemplateDir != "" {
+		if fi, err := os.Stat(cfg.TemplateDir); err != nil || !fi.IsDir() {
+			return nil, fmt.Errorf("%w: MAIL_TEMPLATES must be a directory (got %q)", ErrConfig, cfg.TemplateDir)
+		}
+		h.templateFS, h.templateName, h.templateSetting = os.DirFS(cfg.TemplateDir), dirName(cfg.TemplateDir), "MAIL_TEMPLATES"
+	}
+	t, err := loadTemplates(h.templateFS, h.templateName, h.templateSetting, func(kind string) []TemplateData {
+		return sampleData(kind, h.AppName, h.VerifyURL, h.ResetURL, h.sampleFields)
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.templates = t
 	if h.Sender == nil {
 		s, err := NewSender(cfg)
 		if err != nil {
@@ -109,42 +143,73 @@ func (h *Hooks) Warning() string {
 	return ""
 }
 
-// Message builds the mail of kind ([KindVerify] or [KindReset]) carrying
-// token to the address to.
+// Render builds the mail of kind for u from the templates of u's locale
+// (see [WithLocale]; ctx goes to it): to is the recipient, u.Email except
+// for [KindEmailChanged], which goes to the old address; token is the
+// token of a [KindVerify] or [KindReset] link, unused by the notices
+// ([KindExisting], [KindEmailChanged]). Line breaks the user's data put in
+// the subject become spaces.
+func (h *Hooks) Render(ctx context.Context, kind string, u *authn.User, to, token string) (Message, error) {
+	locale := ""
+	if h.locale != nil {
+		locale = h.locale(ctx, u)
+	}
+	var fields map[string]any
+	if h.userFields != nil {
+		fields = h.userFields(u)
+	}
+	return h.render(kind, u, to, token, locale, fields)
+}
+
+// Message builds the mail of kind carrying token to the address to, from
+// the default templates, for a user known only by that address.
+//
+// Deprecated: use [Hooks.Render], which gives the templates the user and
+// picks the user's locale.
 func (h *Hooks) Message(kind, to, token string) (Message, error) {
-	var tmpl, subject, body string
+	return h.render(kind, &authn.User{Email: to}, to, token, "", nil)
+}
+
+func (h *Hooks) render(kind string, u *authn.User, to, token, locale string, fields map[string]any) (Message, error) {
+	m := Message{Kind: kind, To: to, From: h.From}
 	switch kind {
-	case KindVerify:
-		tmpl = h.VerifyURL
-		subject = "Verify your e-mail address for " + h.AppName
-		body = "Hello,\n\nTo confirm your e-mail address for %[1]s, open this link:\n\n%[2]s\n\nIf you did not ask for this, you can ignore this message.\n"
-	case KindReset:
-		tmpl = h.ResetURL
-		subject = "Reset your " + h.AppName + " password"
-		body = "Hello,\n\nSomeone asked to reset the password of your %[1]s account. To choose a new password, open this link:\n\n%[2]s\n\nIf it was not you, you can ignore this message: your password stays as it is.\n"
-	case KindExisting:
-		return Message{Kind: kind, To: to, From: h.From,
-			Subject: "Sign-up attempt with your " + h.AppName + " address",
-			Body: "Hello,\n\nSomebody tried to create a " + h.AppName + " account with this e-mail address, which already has one. " +
-				"If it was you, log in or reset your password instead. If it was not, you can ignore this message: nothing changed.\n",
-		}, nil
-	case KindEmailChanged:
-		return Message{Kind: kind, To: to, From: h.From,
-			Subject: "The e-mail address of your " + h.AppName + " account changed",
-			Body: "Hello,\n\nThe e-mail address of your " + h.AppName + " account was changed from this address to another one. " +
-				"If you did not do this, contact us at once: somebody else may be using your account.\n",
-		}, nil
+	case KindVerify, KindReset:
+		tmpl := h.VerifyURL
+		if kind == KindReset {
+			tmpl = h.ResetURL
+		}
+		if !strings.Contains(tmpl, "{token}") {
+			return Message{}, fmt.Errorf("%w: the %s link template has no {token}", ErrConfig, kind)
+		}
+		m.Token, m.Link = token, link(tmpl, token)
+	case KindExisting, KindEmailChanged:
 	default:
 		return Message{}, fmt.Errorf("%w: unknown kind %q", ErrInvalidMessage, kind)
 	}
-	if !strings.Contains(tmpl, "{token}") {
-		return Message{}, fmt.Errorf("%w: the %s link template has no {token}", ErrConfig, kind)
+	t := h.templates
+	if t == nil {
+		var err error
+		if t, err = builtinTemplates(); err != nil {
+			return Message{}, err
+		}
 	}
-	l := link(tmpl, token)
-	return Message{
-		Kind: kind, To: to, From: h.From, Subject: subject,
-		Body: fmt.Sprintf(body, h.AppName, l), Token: token, Link: l,
-	}, nil
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	d := TemplateData{AppName: h.AppName, Kind: kind, Link: m.Link, To: to, User: TemplateUser{
+		ID: u.ID.String(), Email: u.Email, IsActive: u.IsActive, IsSuperuser: u.IsSuperuser, IsVerified: u.IsVerified, Fields: fields,
+	}}
+	if u.FullName != nil {
+		d.User.FullName = *u.FullName
+	}
+	var set map[string]*kindTemplates
+	d.Locale, set = t.pick(locale)
+	r, err := set[kind].render(d)
+	if err != nil {
+		return Message{}, fmt.Errorf("mail: render %s mail: %w", kind, err)
+	}
+	m.Subject, m.Body, m.HTML = oneLine(r.subject), r.text, r.html
+	return m, nil
 }
 
 // AfterRequestVerify mails the verify link to u.
@@ -173,7 +238,7 @@ func (h *Hooks) send(ctx context.Context, kind string, u *authn.User, token stri
 }
 
 func (h *Hooks) sendTo(ctx context.Context, kind string, u *authn.User, to, token string) error {
-	m, err := h.Message(kind, to, token)
+	m, err := h.Render(ctx, kind, u, to, token)
 	if err != nil {
 		return err
 	}

@@ -10,8 +10,10 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"time"
@@ -26,7 +28,8 @@ const (
 )
 
 var (
-	// ErrConfig: a bad MAIL_URL, MAIL_FROM, VERIFY_URL or RESET_PASSWORD_URL.
+	// ErrConfig: a bad MAIL_URL, MAIL_FROM, VERIFY_URL, RESET_PASSWORD_URL
+	// or MAIL_TEMPLATES, or a broken template ([*TemplateError]).
 	// [NewSender] and [NewHooks] wrap it with the variable's name.
 	ErrConfig = errors.New("mail: invalid configuration")
 	// ErrInvalidMessage: a [Message] that cannot be sent safely, such as an
@@ -63,6 +66,10 @@ type Config struct {
 	Logger *slog.Logger
 	// AppName names the service in subjects and bodies (default "keylin").
 	AppName string
+	// TemplateDir is MAIL_TEMPLATES: a directory of mail templates that
+	// replace the built-in ones file by file; "" for the built-in ones.
+	// [WithTemplates] takes an fs.FS instead.
+	TemplateDir string
 }
 
 // Message is one mail to one user.
@@ -72,8 +79,11 @@ type Message struct {
 	From    string // the sender's address, as in MAIL_FROM
 	Subject string
 	Body    string // plain text; line endings are normalised to CRLF
-	Token   string // the token carried by Link (file transport only)
-	Link    string // the link holding the token
+	// HTML is the HTML body, or "" for a plain-text mail. With it, SMTP
+	// sends multipart/alternative: Body first, then HTML.
+	HTML  string
+	Token string // the token carried by Link (file transport only)
+	Link  string // the link holding the token
 }
 
 // Sender delivers messages. Send returns an error wrapping
@@ -91,8 +101,9 @@ const acceptedURLs = `"console:", "file:PATH", "smtp://[user:pass@]host[:587]" o
 //     Warning method (see [Hooks.Warning]) says it is for development only.
 //   - "file:PATH" appends each message to PATH (created 0600) as one JSON
 //     object per line with the keys kind, email, token, link, subject, to,
-//     from, body and sent_at. PATH may be relative; "file:///abs/path" works.
-//   - "smtp://[user:pass@]host[:587]" delivers over SMTP, upgrading with
+//     from, body, html ("" for a plain-text mail) and sent_at. PATH may be relative; "file:///abs/path" works.
+//   - "smtp://[user:pass@]host[:587]" delivers over SMTP (a message with an
+//     HTML body as multipart/alternative), upgrading with
 //     STARTTLS when the server offers it; credentials are only sent over TLS,
 //     or in the clear to localhost.
 //   - "smtps://[user:pass@]host[:465]" delivers over implicit TLS.
@@ -179,8 +190,10 @@ func (m Message) addresses() (from, to *mail.Address, err error) {
 	return from, to, nil
 }
 
-// format renders m as an RFC 5322 message with CRLF line endings and a
-// quoted-printable UTF-8 body.
+// format renders m as an RFC 5322 message with CRLF line endings: a
+// quoted-printable UTF-8 text body, or, when m has an HTML body,
+// multipart/alternative with the text part first and the HTML part second,
+// both quoted-printable UTF-8.
 func (m Message) format(from, to *mail.Address, now time.Time) []byte {
 	var b bytes.Buffer
 	domain := domainOf(from.Address)
@@ -191,15 +204,40 @@ func (m Message) format(from, to *mail.Address, now time.Time) []byte {
 	header("Date", now.Format(time.RFC1123Z))
 	header("Message-ID", "<"+strings.ToLower(rand.Text())+"@"+domain+">")
 	header("MIME-Version", "1.0")
-	header("Content-Type", "text/plain; charset=utf-8")
-	header("Content-Transfer-Encoding", "quoted-printable")
+	if m.HTML == "" {
+		header("Content-Type", textPlain)
+		header("Content-Transfer-Encoding", "quoted-printable")
+		b.WriteString("\r\n")
+		writeQP(&b, m.Body)
+		return b.Bytes()
+	}
+	mw := multipart.NewWriter(&b) // writes nothing before CreatePart
+	header("Content-Type", mime.FormatMediaType("multipart/alternative", map[string]string{"boundary": mw.Boundary()}))
 	b.WriteString("\r\n")
-	qp := quotedprintable.NewWriter(&b)
-	body := strings.ReplaceAll(m.Body, "\r\n", "\n")
+	for _, p := range []struct{ ctype, body string }{{textPlain, m.Body}, {textHTML, m.HTML}} {
+		w, _ := mw.CreatePart(textproto.MIMEHeader{ // writes to a bytes.Buffer do not fail
+			"Content-Type":              {p.ctype},
+			"Content-Transfer-Encoding": {"quoted-printable"},
+		})
+		writeQP(w, p.body)
+	}
+	_ = mw.Close()
+	return b.Bytes()
+}
+
+const (
+	textPlain = "text/plain; charset=utf-8"
+	textHTML  = "text/html; charset=utf-8"
+)
+
+// writeQP writes body quoted-printable, with CRLF line endings and a final
+// line break.
+func writeQP(w io.Writer, body string) {
+	qp := quotedprintable.NewWriter(w)
+	body = strings.ReplaceAll(body, "\r\n", "\n")
 	if !strings.HasSuffix(body, "\n") {
 		body += "\n"
 	}
 	_, _ = qp.Write([]byte(body)) // writes to a bytes.Buffer do not fail
 	_ = qp.Close()
-	return b.Bytes()
 }

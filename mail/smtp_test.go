@@ -13,6 +13,7 @@ import (
 	"io"
 	"math/big"
 	"mime"
+	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
 	netmail "net/mail"
@@ -360,6 +361,84 @@ func CheckMessage(t *testing.T, data string, m mail.Message) {
 	}
 	if !strings.Contains(string(body), m.Link) {
 		t.Errorf("body lacks the link %q", m.Link)
+	}
+}
+
+// TestSMTPMultipart: a message with an HTML body goes out as
+// multipart/alternative, the text part first, each part quoted-printable
+// UTF-8 and decoding to the body sent; a message without one stays a
+// single text part (TestSMTP).
+func TestSMTPMultipart(t *testing.T) {
+	srv, pool := StartSMTP(t, smtpOptions{StartTLS: true})
+	s, err := mail.NewSender(mail.Config{URL: "smtp://" + srv.addr, DialTimeout: 5 * time.Second, TLSConfig: &tls.Config{RootCAs: pool}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := testMessage("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln")
+	m.HTML = "<!DOCTYPE html>\n<html lang=\"fr\"><body>\n<p>Bonjour Zoë,</p>\n<p><a href=\"" + strings.ReplaceAll(m.Link, "&", "&amp;") +
+		"\" style=\"display:inline-block;padding:12px 20px;background:#1a56db;color:#ffffff;text-decoration:none\">Réinitialiser</a></p>\n" +
+		"<p>--" + strings.Repeat("=", 80) + "</p>\n</body></html>\n"
+	if err := s.Send(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.Received()
+	if len(got) != 1 {
+		t.Fatalf("server received %d messages, want 1", len(got))
+	}
+	data := got[0].Data
+	if strings.Contains(strings.ReplaceAll(data, "\r\n", ""), "\n") {
+		t.Errorf("message has a bare LF:\n%q", data)
+	}
+	for line := range strings.SplitSeq(data, "\r\n") {
+		if len(line) > 998 {
+			t.Errorf("line of %d bytes", len(line))
+		}
+	}
+	msg, err := netmail.ReadMessage(strings.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := msg.Header.Get("MIME-Version"); v != "1.0" {
+		t.Errorf("MIME-Version = %q", v)
+	}
+	var dec mime.WordDecoder
+	if subject, err := dec.DecodeHeader(msg.Header.Get("Subject")); err != nil || subject != m.Subject {
+		t.Errorf("Subject = %q (%v)", subject, err)
+	}
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/alternative" || params["boundary"] == "" {
+		t.Fatalf("Content-Type = %q (%v)", msg.Header.Get("Content-Type"), err)
+	}
+	if cte := msg.Header.Get("Content-Transfer-Encoding"); cte != "" {
+		t.Errorf("multipart message with Content-Transfer-Encoding %q", cte)
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for i, want := range []struct{ ctype, body string }{
+		{"text/plain; charset=utf-8", m.Body},
+		{"text/html; charset=utf-8", m.HTML},
+	} {
+		p, err := mr.NextRawPart() // raw: check the encoding as sent
+		if err != nil {
+			t.Fatalf("part %d: %v", i, err)
+		}
+		if ct := p.Header.Get("Content-Type"); ct != want.ctype {
+			t.Errorf("part %d: Content-Type = %q, want %q", i, ct, want.ctype)
+		}
+		if cte := p.Header.Get("Content-Transfer-Encoding"); cte != "quoted-printable" {
+			t.Errorf("part %d: Content-Transfer-Encoding = %q", i, cte)
+		}
+		body, err := io.ReadAll(quotedprintable.NewReader(p))
+		if err != nil {
+			t.Fatalf("part %d: %v", i, err)
+		}
+		// The bodies end with a line break, which the part keeps: the CRLF
+		// before the next boundary belongs to the boundary.
+		if w := strings.ReplaceAll(want.body, "\n", "\r\n"); string(body) != w {
+			t.Errorf("part %d = %q, want %q", i, body, w)
+		}
+	}
+	if _, err := mr.NextRawPart(); err != io.EOF {
+		t.Errorf("a third part: %v", err)
 	}
 }
 

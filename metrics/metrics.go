@@ -4,9 +4,10 @@
 // queue, and the database pool. It is opt-in: `keylin serve` mounts it at
 // /metrics with METRICS=true, and an application can do the same.
 //
-//	m := metrics.New(metrics.Config{Hasher: svc.Manager.Hasher(), DB: db.DB})
-//	e.Use(m.Middleware())
-//	e.GET("/metrics", echo.WrapHandler(m.Handler()))
+//	metrics.New(metrics.Config{Hasher: svc.Manager.Hasher(), DB: db.DB}).Mount(e)
+//
+// or, to serve /metrics elsewhere (another port, behind authentication),
+// e.Pre(m.Middleware()) and m.Handler() where it belongs.
 //
 // The middleware costs two map-free updates per request: the counter and
 // the histogram of the request's route are looked up once per route and
@@ -152,4 +153,13 @@ func (m *Metrics) observe(route, method string, status int, d time.Duration) {
 // Handler serves the registry in Prometheus' text format.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Mount installs the metrics on e as `keylin serve` does with METRICS=true:
+// the middleware ahead of routing (so every request is counted, matched or
+// not) and GET /metrics. Keep /metrics reachable from your monitoring
+// only.
+func (m *Metrics) Mount(e *echo.Echo) {
+	e.Pre(m.Middleware())
+	e.GET("/metrics", echo.WrapHandler(m.Handler()))
 }

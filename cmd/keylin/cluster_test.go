@@ -442,3 +442,123 @@ func mailTo(t *testing.T, path, kind, email string) map[string]any {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestServeTwoInstancesPool: two `keylin serve` on one PostgreSQL database,
+// each with DATABASE_MAX_OPEN_CONNS=3 and DATABASE_MAX_IDLE_CONNS=1, under
+// 48 concurrent clients (token checks, refreshes and profile updates) for
+// three seconds: every request is answered 200, neither instance opens
+// more than its share (the server never sees more than 6 of their
+// connections), and once the load has stopped each soon keeps at most its
+// one idle connection.
+func TestServeTwoInstancesPool(t *testing.T) {
+	pg := dbtest.Migrated(t, "postgres")
+	pgURL, _ := url.Parse(pg.URL.DSN)
+	vars := map[string]string{"DATABASE_MAX_OPEN_CONNS": "3", "DATABASE_MAX_IDLE_CONNS": "1", "RATE_LIMIT_STORE": "off"}
+	a := startServeVars(t, pgURL.String(), vars)
+	b := startServeVars(t, pgURL.String(), vars)
+	logOnFailure(t, a, b)
+	instances := []*served{a, b}
+
+	// The instances' connections: the test's own pool (pg) is left out by
+	// its application name.
+	if _, err := pg.Exec(`SET application_name = 'keylin-pool-test'`); err != nil {
+		t.Fatal(err)
+	}
+	pg.SetMaxOpenConns(1)
+	conns := func() int {
+		t.Helper()
+		var n int
+		if err := pg.QueryRow(`SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+			AND pid <> pg_backend_pid() AND application_name <> 'keylin-pool-test'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	const clients, password = 48, "pool test passphrase"
+	grants := make([]grant, clients)
+	for i := range clients {
+		email := fmt.Sprintf("pool-%d@example.com", i)
+		s := instances[i%2]
+		if r, err := registerUser(s.base, email, password); err != nil || r.status != http.StatusCreated {
+			t.Fatalf("register: %v %v", r, err)
+		}
+		r, err := loginUser(s.base, email, password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		grants[i] = mustGrant(t, r)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		statuses = map[int]int{}
+		peak     int
+	)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for ctx.Err() == nil {
+			if n := conns(); n > peak {
+				peak = n
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	for i := range clients {
+		wg.Go(func() {
+			g := grants[i]
+			for n := 0; ctx.Err() == nil; n++ {
+				s := instances[(i+n)%2] // alternate, as a balancer would
+				var r reply
+				var err error
+				switch n % 10 {
+				case 0:
+					if r, err = refreshGrant(s.base, g.RefreshToken); err == nil && r.status == http.StatusOK {
+						g = mustGrant(t, r)
+					}
+				case 5:
+					r, err = patchMe(s.base, g.AccessToken, map[string]any{"full_name": fmt.Sprintf("Pool %d", n)})
+				default:
+					r, err = getMe(s.base, g.AccessToken)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				statuses[r.status]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	total := 0
+	for _, n := range statuses {
+		total += n
+	}
+	t.Logf("%d requests over 2 instances, answers %v, at most %d connections open to the database", total, statuses, peak)
+	if statuses[http.StatusOK] != total || total < clients {
+		t.Fatalf("answers %v: want only 200", statuses)
+	}
+	if peak > 6 {
+		t.Fatalf("%d connections at once: two instances of DATABASE_MAX_OPEN_CONNS=3 opened more than 6", peak)
+	}
+	if peak < 3 {
+		t.Fatalf("at most %d connections under 48 clients: the load did not reach the pool", peak)
+	}
+	n := conns()
+	for deadline := time.Now().Add(2 * time.Second); n > 2 && time.Now().Before(deadline); n = conns() {
+		time.Sleep(50 * time.Millisecond) // connections in flight go back, extras are closed
+	}
+	if n > 2 {
+		rows, _ := pg.Query(`SELECT application_name, state, backend_start, query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`)
+		for rows != nil && rows.Next() {
+			var app, state, start, q string
+			_ = rows.Scan(&app, &state, &start, &q)
+			t.Logf("conn %q %s %s %q", app, state, start, q)
+		}
+		t.Fatalf("%d connections after the load: each instance should keep at most DATABASE_MAX_IDLE_CONNS=1", n)
+	}
+}

@@ -86,9 +86,7 @@ func newServer(c *core, e *env) (*server, error) {
 		}
 	}
 	if c.settings.Metrics {
-		m := metrics.New(metrics.Config{Hasher: svc.Manager.Hasher(), DB: c.db.DB})
-		app.Pre(m.Middleware())
-		app.GET("/metrics", echo.WrapHandler(m.Handler()))
+		metrics.New(metrics.Config{Hasher: svc.Manager.Hasher(), DB: c.db.DB}).Mount(app)
 	}
 	return &server{core: c, svc: svc, echo: app, log: c.log}, nil
 }

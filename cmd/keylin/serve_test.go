@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -15,26 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keylin/keylin/internal/authtest"
 	"github.com/keylin/keylin/internal/dbtest"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log sink safe for concurrent use.
+type syncBuffer = authtest.LogBuffer
 
 type served struct {
 	base   string
@@ -173,9 +158,16 @@ func TestServe(t *testing.T) {
 			if resp.StatusCode != 200 || !strings.Contains(body, "ok") {
 				t.Fatalf("healthz: %d %s", resp.StatusCode, body)
 			}
-			resp, _ = do(t, "GET", s.base+"/readyz", "", "")
-			if resp.StatusCode != 200 {
-				t.Fatalf("readyz: %d", resp.StatusCode)
+			// Ready once the hasher has timed a hash; "starting" until then.
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				resp, body = do(t, "GET", s.base+"/readyz", "", "")
+				if resp.StatusCode == 200 {
+					break
+				}
+				if resp.StatusCode != 503 || !strings.Contains(body, "starting") || time.Now().After(deadline) {
+					t.Fatalf("readyz: %d %s", resp.StatusCode, body)
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
 			if resp, _ = do(t, "HEAD", s.base+"/healthz", "", ""); resp.StatusCode != 200 {
 				t.Fatalf("HEAD /healthz: %d", resp.StatusCode)
@@ -371,6 +363,56 @@ func TestServeRefusesWildcardOrigin(t *testing.T) {
 			t.Fatalf("ALLOWED_ORIGINS=%s: exit %d, stdout %q, stderr %q", origins, code, out, errOut)
 		}
 	}
+}
+
+// TestServeRefusesBrokenMailTemplates: a MAIL_TEMPLATES directory holding
+// a broken template stops serve before it listens, exit 1, with one line
+// naming the file and the line.
+func TestServeRefusesBrokenMailTemplates(t *testing.T) {
+	cheapEnv(t, "sqlite:///"+filepath.Join(t.TempDir(), "tmpl.db"))
+	for name, tt := range map[string]struct {
+		files map[string]string
+		bad   string // the file the error names
+	}{
+		"ParseError":   {map[string]string{"verify.txt": "Hello,\n\n{{.Link}\n"}, "verify.txt"},
+		"UnknownField": {map[string]string{"fr/reset.txt": "Bonjour {{.User.Nickname}},\n{{.Link}}\n"}, "fr/reset.txt"},
+		"BadHTML":      {map[string]string{"verify.txt": "{{.Link}}\n", "verify.html": `<a href="{{.Link}}>verify</a>`}, "verify.html"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			for rel, content := range tt.files {
+				p := filepath.Join(dir, filepath.FromSlash(rel))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			file := filepath.Join(dir, filepath.FromSlash(tt.bad))
+			t.Setenv("MAIL_TEMPLATES", dir)
+			code, out, errOut := runWithStdin(t, "", "serve", "--addr", "127.0.0.1:0")
+			// The error is the last line, after the JSON log of the
+			// migrations a new SQLite file gets.
+			var other []string
+			for line := range strings.Lines(errOut) {
+				if !strings.HasPrefix(line, "{") {
+					other = append(other, line)
+				}
+			}
+			if code != 1 || out != "" || len(other) != 1 || !strings.HasSuffix(errOut, other[0]) || !strings.HasPrefix(other[0], "keylin: ") ||
+				!strings.Contains(other[0], "MAIL_TEMPLATES") || !strings.Contains(other[0], file) {
+				t.Fatalf("exit %d, stdout %q, stderr %q: want 1 and one line naming %s", code, out, errOut, file)
+			}
+		})
+	}
+	t.Run("NotADirectory", func(t *testing.T) {
+		t.Setenv("MAIL_TEMPLATES", filepath.Join(t.TempDir(), "missing"))
+		code, _, errOut := runWithStdin(t, "", "serve", "--addr", "127.0.0.1:0")
+		if code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "MAIL_TEMPLATES") {
+			t.Fatalf("exit %d, stderr %q", code, errOut)
+		}
+	})
 }
 
 // TestServeBodyLimitAnswer: a body over serve's 1 MiB limit is a 413 in

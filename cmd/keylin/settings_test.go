@@ -194,6 +194,10 @@ func settingsCases() map[string]settingsCase {
 			want429(a, r, b)
 		}
 	}
+	mailTemplates, err := filepath.Abs(filepath.Join("testdata", "mailtemplates")) // serve runs elsewhere
+	if err != nil {
+		panic(err)
+	}
 	return map[string]settingsCase{
 		"Secrets": {vars: map[string]string{"JWT_SECRET": secretA, "RESET_PASSWORD_SECRET": secretR, "VERIFICATION_SECRET": secretV,
 			"ACCESS_TOKEN_LIFETIME": "17m", "VERIFY_TOKEN_LIFETIME": "2h", "RESET_TOKEN_LIFETIME": "45m"},
@@ -261,18 +265,31 @@ func settingsCases() map[string]settingsCase {
 				t.Fatalf("%d %v", r.StatusCode, m)
 			}
 		}},
-		"Mail": {vars: map[string]string{"MAIL_FROM": "Shop <no-reply@shop.example>", "VERIFY_URL": "https://shop.example/v?t={token}",
+		"Mail": {vars: map[string]string{"MAIL_FROM": "Shop <no-reply@shop.example>", "MAIL_APP_NAME": "Shop", "VERIFY_URL": "https://shop.example/v?t={token}",
 			"RESET_PASSWORD_URL": "https://shop.example/r/{token}", "SEND_VERIFY_ON_REGISTER": "true"},
 			check: func(t *testing.T, s *served, _ string) {
 				a := api{t: t, base: s.base}
 				a.register("mail@example.com")
 				v := lastMail(t, s.mail, "verify")
-				if !strings.HasPrefix(v["link"].(string), "https://shop.example/v?t=") || !strings.Contains(v["from"].(string), "no-reply@shop.example") {
+				if !strings.HasPrefix(v["link"].(string), "https://shop.example/v?t=") || !strings.Contains(v["from"].(string), "no-reply@shop.example") ||
+					v["subject"] != "Verify your e-mail address for Shop" {
 					t.Fatalf("verify mail on register %v", v)
 				}
 				jsonPost(a, "/auth/forgot-password", `{"email":"mail@example.com"}`)
 				if r := lastMail(t, s.mail, "reset"); !strings.HasPrefix(r["link"].(string), "https://shop.example/r/") {
 					t.Fatalf("reset mail %v", r)
+				}
+			}},
+		"MailTemplates": {vars: map[string]string{"MAIL_TEMPLATES": mailTemplates},
+			check: func(t *testing.T, s *served, _ string) {
+				a := api{t: t, base: s.base}
+				a.register("tmpl@example.com")
+				jsonPost(a, "/auth/forgot-password", `{"email":"tmpl@example.com"}`)
+				m := lastMail(t, s.mail, "reset")
+				link, _ := m["link"].(string)
+				if m["subject"] != "keylin password reset for tmpl@example.com" || m["body"] != "Choose a new password: "+link+"\n" ||
+					m["html"] != `<p><a href="`+strings.ReplaceAll(link, "&", "&amp;")+`">Choose a new password</a></p>`+"\n" {
+					t.Fatalf("reset mail from testdata/mailtemplates: %v", m)
 				}
 			}},
 		"MailURL": {vars: map[string]string{"MAIL_URL": "file:{tmp}/elsewhere.jsonl"},

@@ -1,9 +1,11 @@
 // Package authtest holds the fixtures tests of several packages share:
-// test secrets, a cheap hasher, the token issuer built from them, and hooks
-// that catch the verify and reset tokens.
+// test secrets, a cheap hasher, the token issuer built from them, hooks
+// that catch the verify and reset tokens, and a log sink safe for
+// concurrent use.
 package authtest
 
 import (
+	"bytes"
 	"context"
 	"sync"
 	"testing"
@@ -76,4 +78,25 @@ func (h *TokenHooks) Last() (verify, reset string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.verify, h.reset
+}
+
+// LogBuffer is a log sink safe for the concurrent writers of a server
+// under test.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+// Write appends p.
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns everything written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
