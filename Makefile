@@ -4,10 +4,11 @@ STATICCHECK   ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 NAME          ?=
 FUZZTIME      ?= 10s
 BENCHTIME     ?= 1s
+SWAGGER_UI    ?= 5.35.0
 LOADTEST_ARGS ?=
 export CGO_ENABLED ?= 1
 
-.PHONY: help run build test test-short generate migrate-diff migrate-hash migrate migrate-status lint bench loadtest fuzz check-generated test-extend ci
+.PHONY: help run build test test-short generate migrate-diff migrate-hash migrate migrate-status lint bench loadtest fuzz check-generated test-extend vendor-swagger-ui ci
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -77,5 +78,14 @@ test-extend: ## examples/extend, the library-user example module: generated code
 		echo "$$status"; git diff --stat -- .; exit 1; fi && \
 	$(GO) vet ./... && $(GO) run $(STATICCHECK) ./... && \
 	$(GO) test -race -count=1 ./...
+
+vendor-swagger-ui: ## re-vendor the /docs page's Swagger UI from npm: make vendor-swagger-ui SWAGGER_UI=5.x.y
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd "$$tmp" && npm pack --silent "swagger-ui-dist@$(SWAGGER_UI)" >/dev/null && tar xzf swagger-ui-dist-$(SWAGGER_UI).tgz) && \
+	for f in swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt swagger-ui.css favicon-32x32.png LICENSE NOTICE; do \
+		cp "$$tmp/package/$$f" openapi/ui/$$f || exit 1; done && \
+	printf 'swagger-ui-dist %s (npm), tarball sha512 %s\n' "$(SWAGGER_UI)" \
+		"$$(sha512sum "$$tmp/swagger-ui-dist-$(SWAGGER_UI).tgz" | cut -d' ' -f1)" > openapi/ui/VERSION && \
+	cat openapi/ui/VERSION
 
 ci: check-generated lint test test-extend fuzz ## what .ci/run runs

@@ -168,6 +168,11 @@ type Settings struct {
 	// (requests, latency, hashing slots, database pool). Off by default:
 	// when on, keep /metrics reachable from your monitoring only.
 	Metrics bool `env:"METRICS, default=false"`
+	// OpenAPI makes keylin serve describe its routes: the OpenAPI 3.1
+	// document at /openapi.json and a docs page (Swagger UI, served from
+	// the binary) at /docs, as a FastAPI service has. On by default; set
+	// it to false to keep the API's description to yourself.
+	OpenAPI bool `env:"OPENAPI, default=true"`
 	// DatabaseMaxOpenConns bounds the connections one instance opens; 0
 	// means the dialect's default (PostgreSQL 16, SQLite 8). Several
 	// instances on one PostgreSQL must together stay below its

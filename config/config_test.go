@@ -96,6 +96,7 @@ func TestLoad_Defaults(t *testing.T) {
 		RefreshTokenLifetime: 720 * time.Hour,
 		SessionMaxLifetime:   2160 * time.Hour,
 		DatabaseTimeout:      5 * time.Second,
+		OpenAPI:              true,
 		RateLimitStore:       "database",
 
 		RateLimitLoginIP:                authn.Limit{Count: 30, Period: time.Minute},

@@ -106,6 +106,15 @@ func (keylinUserSchema) AppendJSON(dst []byte, extra any) []byte {
 	return dst
 }
 
+var _ userschema.Describer = keylinUserSchema{}
+
+// Fields implements userschema.Describer: the application's fields that
+// keylin's API reads or writes, with their JSON types and who may read and
+// set each, for the API description (keylin's openapi package).
+func (keylinUserSchema) Fields() []userschema.Field {
+	return nil
+}
+
 // ReadFields implements userschema.Schema: the readable fields, in
 // schema order.
 func (keylinUserSchema) ReadFields(extra any) []userschema.FieldValue {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -35,6 +36,9 @@ type API struct {
 	// unserved thins out the warnings of 503 answers, which come by the
 	// thousand under a flood.
 	unserved sampledLog
+
+	mu     sync.Mutex
+	routes []Route // mounted so far, in order
 }
 
 // CookieConfig configures the cookie transport (see [WithCookie]). Zero
@@ -184,9 +188,9 @@ func NewAPI(m *authn.Manager, opts ...Option) (*API, error) {
 // (a refresh token → a new access token and a new refresh token). Default
 // prefix /auth/jwt.
 func (a *API) MountAuth(g *echo.Group) {
-	g.POST("/login", a.login(bearerTransport))
-	g.POST("/logout", a.logout(bearerTransport), a.require(bearerTransport, a.m.RequiresVerification(), false))
-	g.POST("/refresh", a.refresh(bearerTransport))
+	a.add(g, http.MethodPost, "/login", "auth:jwt.login", a.login(bearerTransport))
+	a.add(g, http.MethodPost, "/logout", "auth:jwt.logout", a.logout(bearerTransport), a.require(bearerTransport, a.m.RequiresVerification(), false))
+	a.add(g, http.MethodPost, "/refresh", "auth:jwt.refresh", a.refresh(bearerTransport))
 }
 
 // MountCookieAuth mounts the cookie transport: POST /login answers 204 with
@@ -201,28 +205,28 @@ func (a *API) MountCookieAuth(g *echo.Group) {
 	if a.cookie == nil {
 		panic("httpapi: MountCookieAuth needs NewAPI(…, WithCookie(…))")
 	}
-	g.POST("/login", a.login(cookieTransport), a.sameOrigin)
-	g.POST("/logout", a.logout(cookieTransport), a.sameOrigin, a.require(cookieTransport, a.m.RequiresVerification(), false))
-	g.POST("/refresh", a.refresh(cookieTransport), a.sameOrigin)
+	a.add(g, http.MethodPost, "/login", "auth:cookie.login", a.login(cookieTransport), a.sameOrigin)
+	a.add(g, http.MethodPost, "/logout", "auth:cookie.logout", a.logout(cookieTransport), a.sameOrigin, a.require(cookieTransport, a.m.RequiresVerification(), false))
+	a.add(g, http.MethodPost, "/refresh", "auth:cookie.refresh", a.refresh(cookieTransport), a.sameOrigin)
 }
 
 // MountRegister mounts POST /register (201 user). Default prefix /auth.
 func (a *API) MountRegister(g *echo.Group) {
-	g.POST("/register", a.register)
+	a.add(g, http.MethodPost, "/register", "register:register", a.register)
 }
 
 // MountResetPassword mounts POST /forgot-password (202 null, always) and
 // POST /reset-password (200 null). Default prefix /auth.
 func (a *API) MountResetPassword(g *echo.Group) {
-	g.POST("/forgot-password", a.forgotPassword)
-	g.POST("/reset-password", a.resetPassword)
+	a.add(g, http.MethodPost, "/forgot-password", "reset:forgot_password", a.forgotPassword)
+	a.add(g, http.MethodPost, "/reset-password", "reset:reset_password", a.resetPassword)
 }
 
 // MountVerify mounts POST /request-verify-token (202 null, always) and
 // POST /verify (200 user). Default prefix /auth.
 func (a *API) MountVerify(g *echo.Group) {
-	g.POST("/request-verify-token", a.requestVerify)
-	g.POST("/verify", a.verify)
+	a.add(g, http.MethodPost, "/request-verify-token", "verify:request-token", a.requestVerify)
+	a.add(g, http.MethodPost, "/verify", "verify:verify", a.verify)
 }
 
 // MountUsers mounts the users router: GET and PATCH /me for the current
@@ -235,18 +239,18 @@ func (a *API) MountVerify(g *echo.Group) {
 func (a *API) MountUsers(g *echo.Group) {
 	user := a.require(anyTransport, a.m.RequiresVerification(), false)
 	super := a.require(anyTransport, a.m.RequiresVerification(), true)
-	g.GET("/me", a.getMe, user)
-	g.PATCH("/me", a.patchMe, user)
-	g.GET("/me/sessions", a.mySessions, user)
-	g.DELETE("/me/sessions", a.endMyOtherSessions, user)
-	g.DELETE("/me/sessions/:sid", a.endMySession, user)
-	g.GET("", a.listUsers, super)
-	g.GET("/:id", a.getUser, super)
-	g.PATCH("/:id", a.patchUser, super)
-	g.DELETE("/:id", a.deleteUser, super)
-	g.GET("/:id/sessions", a.userSessions, super)
-	g.DELETE("/:id/sessions", a.endUserSessions, super)
-	g.DELETE("/:id/sessions/:sid", a.endUserSession, super)
+	a.add(g, http.MethodGet, "/me", "users:current_user", a.getMe, user)
+	a.add(g, http.MethodPatch, "/me", "users:patch_current_user", a.patchMe, user)
+	a.add(g, http.MethodGet, "/me/sessions", "users:current_user_sessions", a.mySessions, user)
+	a.add(g, http.MethodDelete, "/me/sessions", "users:end_other_sessions", a.endMyOtherSessions, user)
+	a.add(g, http.MethodDelete, "/me/sessions/:sid", "users:end_current_user_session", a.endMySession, user)
+	a.add(g, http.MethodGet, "", "users:list_users", a.listUsers, super)
+	a.add(g, http.MethodGet, "/:id", "users:user", a.getUser, super)
+	a.add(g, http.MethodPatch, "/:id", "users:patch_user", a.patchUser, super)
+	a.add(g, http.MethodDelete, "/:id", "users:delete_user", a.deleteUser, super)
+	a.add(g, http.MethodGet, "/:id/sessions", "users:user_sessions", a.userSessions, super)
+	a.add(g, http.MethodDelete, "/:id/sessions", "users:end_user_sessions", a.endUserSessions, super)
+	a.add(g, http.MethodDelete, "/:id/sessions/:sid", "users:end_user_session", a.endUserSession, super)
 }
 
 // MountAll mounts every router at the contract's default prefixes:
@@ -263,6 +267,71 @@ func (a *API) MountAll(e *echo.Echo) {
 	a.MountResetPassword(auth)
 	a.MountVerify(auth)
 	a.MountUsers(e.Group("/users"))
+}
+
+// Route is one route an API has mounted, as keylin's openapi package
+// describes it.
+type Route struct {
+	// Method is the HTTP method, e.g. "POST".
+	Method string
+	// Path is the full path as Echo registered it, the groups' prefixes
+	// included, e.g. "/users/:id".
+	Path string
+	// Name is fastapi-users' name of the route, e.g. "auth:jwt.login" or
+	// "users:patch_current_user"; keylin's own routes are named alike
+	// ("auth:jwt.refresh", "users:list_users"). Generated clients derive
+	// their operation names from it, as from a FastAPI service.
+	Name string
+}
+
+// add registers a route on g and records it.
+func (a *API) add(g *echo.Group, method, path, name string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) {
+	r := g.Add(method, path, h, m...)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.routes = append(a.routes, Route{Method: r.Method, Path: r.Path, Name: name})
+}
+
+// Description is what an API serves, for describing it: the routes
+// mounted so far and the options that shape their requests and answers.
+// keylin's openapi package builds the OpenAPI document from it.
+type Description struct {
+	// Routes are the routes mounted so far, in the order they were.
+	Routes []Route
+	// CookieName is the cookie transport's cookie, which the protected
+	// routes accept too; "" when the transport is off ([WithCookie]).
+	CookieName string
+	// RefreshCookieName is the cookie the cookie transport's refresh route
+	// reads; "" when the transport is off.
+	RefreshCookieName string
+	// RefreshTokens: logins issue refresh tokens.
+	RefreshTokens bool
+	// RequireVerification: only verified users log in and use the users
+	// routes.
+	RequireVerification bool
+	// Fields are the application's user fields ([WithUserSchema]), when
+	// its schema describes them (userschema.Describer, which keylin's
+	// extension generates); nil for none.
+	Fields []userschema.Field
+}
+
+// Describe returns the API's description: call it after mounting the
+// routers, whose routes it lists.
+func (a *API) Describe() Description {
+	a.mu.Lock()
+	d := Description{
+		Routes:              slices.Clone(a.routes),
+		RefreshTokens:       a.m.RefreshEnabled(),
+		RequireVerification: a.m.RequiresVerification(),
+	}
+	a.mu.Unlock()
+	if ds, ok := a.schema.(userschema.Describer); ok {
+		d.Fields = ds.Fields()
+	}
+	if a.cookie != nil {
+		d.CookieName, d.RefreshCookieName = a.cookie.Name, a.cookie.RefreshName
+	}
+	return d
 }
 
 // writeJSON writes v as a JSON response with keylin's own encoder, not the

@@ -23,6 +23,15 @@
 //	e.GET("/api/notes", listNotes, api.RequireUser())
 //	// in listNotes: u := httpapi.CurrentUser(c)
 //
+// # Describing the API
+//
+// The API records every route it mounts, with its full path and
+// fastapi-users' name for it: [API.Describe] returns them with the options
+// that shape requests and answers (cookie transport, refresh tokens,
+// required verification, the application's user fields). keylin's openapi
+// package builds the OpenAPI document from it; httpapi itself stays free of
+// any OpenAPI library.
+//
 // # Errors
 //
 // authn's errors map to statuses in one table (errors.go): the fastapi-users

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -51,33 +50,12 @@ const (
 	phPad     = "$PAD"     // 65 KiB of spaces: a body over the API's limit
 )
 
-// fuzzHooks keeps the last verify and reset tokens handed out.
-type fuzzHooks struct {
-	authn.NopHooks
-	mu            sync.Mutex
-	verify, reset string
-}
-
-func (h *fuzzHooks) AfterRequestVerify(_ context.Context, _ *authn.User, tok string) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.verify = tok
-	return nil
-}
-
-func (h *fuzzHooks) AfterForgotPassword(_ context.Context, _ *authn.User, tok string) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.reset = tok
-	return nil
-}
-
 // fuzzEnv is keylin on a SQLite file, built once per fuzz target (and per
 // fuzzing worker), served in-process through Echo's ServeHTTP.
 type fuzzEnv struct {
 	e     *echo.Echo
 	m     *authn.Manager
-	hooks *fuzzHooks
+	hooks *authtest.TokenHooks
 
 	me      *authn.User // the user of PATCH /users/me
 	meToken string
@@ -97,7 +75,7 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 	client := ent.NewClient(ent.Driver(db.Driver()))
 	store := ent.NewAuthnStore(client)
 	log := slog.New(slog.DiscardHandler)
-	hooks := &fuzzHooks{}
+	hooks := &authtest.TokenHooks{}
 	m, err := authn.NewManager(store, authtest.Tokens(tb),
 		authn.WithHasher(authtest.Hasher(tb)), authn.WithHooks(hooks), authn.WithLogger(log),
 		authn.WithLimits(authn.NoLimits()), authn.WithRefreshTokens(time.Hour))
@@ -131,7 +109,7 @@ func newFuzzEnv(tb testing.TB) *fuzzEnv {
 	if err := m.ForgotPassword(ctx, "target@example.com"); err != nil {
 		tb.Fatal(err)
 	}
-	fe.verifyT, fe.resetT = hooks.verify, hooks.reset
+	fe.verifyT, fe.resetT = hooks.Last()
 	if fe.verifyT == "" || fe.resetT == "" {
 		tb.Fatal("no verify or reset token handed out")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/keylin/keylin"
 	"github.com/keylin/keylin/ent"
 	"github.com/keylin/keylin/metrics"
+	"github.com/keylin/keylin/openapi"
 )
 
 // Server limits of `keylin serve`.
@@ -32,7 +33,7 @@ var onListen = func(string) {}
 func serveCommand() *command {
 	return &command{
 		name:    "serve",
-		summary: "serve the login service: every keylin router at the default prefixes",
+		summary: "serve the login service: every keylin router at the default prefixes, /openapi.json and /docs",
 		usage:   "[--addr :8000] [--migrate]",
 		setup: func(fs *flag.FlagSet) func(context.Context, *env, []string) error {
 			addr := fs.String("addr", ":8000", "address to listen on")
@@ -77,6 +78,12 @@ func newServer(c *core, e *env) (*server, error) {
 	app, err := svc.Echo()
 	if err != nil {
 		return nil, err
+	}
+	if c.settings.OpenAPI {
+		// After every route is mounted: the document lists them.
+		if err := openapi.Mount(app, svc.API, openapi.Info{Title: "keylin", Version: versionString()}); err != nil {
+			return nil, err
+		}
 	}
 	if c.settings.Metrics {
 		metrics.New(metrics.Config{Hasher: svc.Manager.Hasher(), DB: c.db.DB}).Mount(app)

@@ -354,6 +354,13 @@ func settingsCases() map[string]settingsCase {
 				}
 			}
 		}},
+		"OpenAPIOff": {vars: map[string]string{"OPENAPI": "false"}, check: func(t *testing.T, s *served, _ string) {
+			for _, p := range []string{"/openapi.json", "/docs", "/docs/swagger-ui-bundle.js"} {
+				if r, _ := (api{t: t, base: s.base}).call("GET", p, "", ""); r.StatusCode != 404 {
+					t.Errorf("GET %s with OPENAPI=false: %d, want 404", p, r.StatusCode)
+				}
+			}
+		}},
 		"LogLevel": {vars: map[string]string{"LOG_LEVEL": "warn"}, check: func(t *testing.T, s *served, _ string) {
 			api{t: t, base: s.base}.register("log@example.com")
 			if strings.Contains(s.logs.String(), `"msg":"request"`) {

@@ -2,8 +2,8 @@
 // own ent schema: its User adds role, nickname and internal_note to
 // keylin's fields (ent/schema/user.go), its ent package is generated with
 // keylin's entc extension, and keylin's routers serve those fields as the
-// schema's entkeylin annotations say. It adds one route of its own, for
-// superusers.
+// schema's entkeylin annotations say, and describe them at /openapi.json
+// and /docs. It adds one route of its own, for superusers.
 //
 //	cd examples/extend
 //	JWT_SECRET=$(openssl rand -hex 32) go run .
@@ -26,6 +26,7 @@ import (
 	"github.com/keylin/keylin/config"
 	"github.com/keylin/keylin/database"
 	"github.com/keylin/keylin/httpapi"
+	"github.com/keylin/keylin/openapi"
 
 	"github.com/keylin/keylin/examples/extend/ent"
 	"github.com/keylin/keylin/examples/extend/ent/migrate/migrations"
@@ -51,6 +52,11 @@ func newApp(s Settings, client *ent.Client) (*echo.Echo, *keylin.Service, error)
 	}
 	e := echo.New()
 	svc.API.MountAll(e)
+	// GET /openapi.json and /docs: keylin's routes with this schema's
+	// fields, as their annotations say.
+	if err := openapi.Mount(e, svc.API, openapi.Info{Title: "extend", Version: "1.0.0"}); err != nil {
+		return nil, nil, err
+	}
 
 	// The application's own entity, protected by keylin's generated
 	// privacy rules: the middleware puts the user in the request's

@@ -12,14 +12,17 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
 	"entgo.io/ent/dialect"
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/uuid"
 
 	"github.com/keylin/keylin/config"
 	"github.com/keylin/keylin/database"
+	"github.com/keylin/keylin/userschema"
 
 	"github.com/keylin/keylin/examples/extend/ent"
 	"github.com/keylin/keylin/examples/extend/ent/migrate"
@@ -457,5 +460,113 @@ func TestGeneratedAppendJSON(t *testing.T) {
 	}
 	if got := appender.AppendJSON(nil, nil); len(got) != 0 {
 		t.Errorf("AppendJSON(nil) = %s, want nothing", got)
+	}
+}
+
+// TestGeneratedFieldsMatchDecoders: the description of the application's
+// fields (userschema.Describer, which the OpenAPI document is built from)
+// says what the generated decoders and the user object do: a field is
+// described as set at registration, by the user or by a superuser exactly
+// when that decoder takes it, and as read exactly when the user object has
+// it; internal_note, which the API never touches, is not described.
+func TestGeneratedFieldsMatchDecoders(t *testing.T) {
+	schema := ent.KeylinUserSchema()
+	describer, ok := schema.(userschema.Describer)
+	if !ok {
+		t.Fatal("the generated schema does not implement userschema.Describer")
+	}
+	fields := describer.Fields()
+	read := map[string]bool{}
+	for _, f := range schema.ReadFields(&ent.UserExtra{Role: user.RoleMember}) {
+		read[f.Name] = true
+	}
+	var names []string
+	for _, f := range fields {
+		names = append(names, f.Name)
+		value := `"x"`
+		if len(f.Enum) > 0 {
+			value = `"` + f.Enum[len(f.Enum)-1] + `"`
+		}
+		body := map[string]json.RawMessage{f.Name: json.RawMessage(value)}
+		created, errs := schema.DecodeCreate(body)
+		self, errs2 := schema.DecodeUpdate(body, false)
+		super, errs3 := schema.DecodeUpdate(body, true)
+		if len(errs)+len(errs2)+len(errs3) > 0 {
+			t.Fatalf("%s = %s: %v %v %v", f.Name, value, errs, errs2, errs3)
+		}
+		got := [4]bool{read[f.Name], created != nil, self != nil, super != nil}
+		if want := [4]bool{f.Read, f.Create, f.UpdateSelf, f.UpdateSuperuser}; got != want {
+			t.Errorf("%s: read/create/self/superuser by the code %v, described %v", f.Name, got, want)
+		}
+	}
+	if !reflect.DeepEqual(names, []string{"role", "nickname"}) {
+		t.Fatalf("described fields %v, want role and nickname (internal_note is never in the API)", names)
+	}
+}
+
+// TestOpenAPI: the application's document, served at /openapi.json and
+// generated as ent/openapi.json, is valid and shows each field of its own
+// as annotated: role (an enum, default member) readable and set by
+// superusers only; nickname (up to 40 characters, null allowed) readable
+// and set at registration, by the user and by superusers; internal_note
+// (hidden, never set through the API) nowhere.
+func TestOpenAPI(t *testing.T) {
+	db := testDB(t, dialect.SQLite)
+	e, _, err := newApp(testSettings(), ent.NewClient(ent.Driver(db.Driver())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /openapi.json: %d %v", resp.StatusCode, err)
+	}
+	generated, err := os.ReadFile(filepath.Join("ent", "openapi.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shapes [2]map[string]any
+	for i, b := range [][]byte{served, generated} {
+		if bytes.Contains(b, []byte("internal_note")) {
+			t.Errorf("document %d mentions the hidden internal_note", i)
+		}
+		doc, err := openapi3.NewLoader().LoadFromData(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := doc.Validate(context.Background()); err != nil {
+			t.Fatalf("document %d is not valid: %v", i, err)
+		}
+		s := doc.Components.Schemas
+		for shape, want := range map[string][]string{
+			"UserRead":            {"role", "nickname"},
+			"UserCreate":          {"nickname"},
+			"UserUpdate":          {"nickname"},
+			"UserUpdateSuperuser": {"role", "nickname"},
+		} {
+			for _, f := range []string{"role", "nickname"} {
+				if _, ok := s[shape].Value.Properties[f]; ok != slices.Contains(want, f) {
+					t.Errorf("document %d: %s has %s: %v", i, shape, f, ok)
+				}
+			}
+		}
+		role, nick := s["UserRead"].Value.Properties["role"].Value, s["UserRead"].Value.Properties["nickname"].Value
+		if !reflect.DeepEqual(role.Enum, []any{"member", "admin"}) || !role.Type.Is("string") {
+			t.Errorf("document %d: role %+v", i, role)
+		}
+		if !reflect.DeepEqual(nick.Type.Slice(), []string{"string", "null"}) || nick.MaxLength == nil || *nick.MaxLength != 40 {
+			t.Errorf("document %d: nickname %+v", i, nick)
+		}
+		raw, _ := json.Marshal(map[string]any{"read": s["UserRead"], "create": s["UserCreate"], "self": s["UserUpdate"], "super": s["UserUpdateSuperuser"]})
+		_ = json.Unmarshal(raw, &shapes[i])
+	}
+	if !reflect.DeepEqual(shapes[0], shapes[1]) {
+		t.Errorf("the served and the generated document differ in the user shapes:\n%v\n%v", shapes[0], shapes[1])
 	}
 }

@@ -1,10 +1,12 @@
 // Package authtest holds the fixtures tests of several packages share:
-// test secrets, a cheap hasher, the token issuer built from them, and a
-// log sink safe for concurrent use.
+// test secrets, a cheap hasher, the token issuer built from them, hooks
+// that catch the verify and reset tokens, and a log sink safe for
+// concurrent use.
 package authtest
 
 import (
 	"bytes"
+	"context"
 	"sync"
 	"testing"
 
@@ -45,6 +47,37 @@ func Hasher(tb testing.TB, opts ...authn.HasherOption) *authn.Hasher {
 		tb.Fatal(err)
 	}
 	return h
+}
+
+// TokenHooks are hooks that keep the last verify and reset tokens the
+// flows hand out, as a mail hook would send them.
+type TokenHooks struct {
+	authn.NopHooks
+	mu            sync.Mutex
+	verify, reset string
+}
+
+// AfterRequestVerify keeps the verify token.
+func (h *TokenHooks) AfterRequestVerify(_ context.Context, _ *authn.User, tok string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.verify = tok
+	return nil
+}
+
+// AfterForgotPassword keeps the reset token.
+func (h *TokenHooks) AfterForgotPassword(_ context.Context, _ *authn.User, tok string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.reset = tok
+	return nil
+}
+
+// Last returns the last verify and reset tokens.
+func (h *TokenHooks) Last() (verify, reset string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.verify, h.reset
 }
 
 // LogBuffer is a log sink safe for the concurrent writers of a server

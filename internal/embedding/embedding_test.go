@@ -172,6 +172,18 @@ func TestEmbeddingFromTheREADME(t *testing.T) {
 				t.Fatalf("register: %d %v", code, ann)
 			}
 			c.do("POST", "/auth/register", "", map[string]any{"email": "bob@example.com", "password": password})
+			// The shop describes its fields as annotated: display_name is
+			// set at registration, tier by superusers only.
+			code, doc := c.do("GET", "/openapi.json", "", nil)
+			schemas, _ := doc["components"].(map[string]any)["schemas"].(map[string]any)
+			props := func(shape string) map[string]any {
+				p, _ := schemas[shape].(map[string]any)["properties"].(map[string]any)
+				return p
+			}
+			if code != 200 || props("UserRead")["tier"] == nil || props("UserCreate")["display_name"] == nil ||
+				props("UserCreate")["tier"] != nil || props("UserUpdateSuperuser")["tier"] == nil {
+				t.Fatalf("GET /api/openapi.json: %d, user shapes %v", code, schemas)
+			}
 			annTok, bobTok := c.login("ann@example.com"), c.login("bob@example.com")
 			if code, me := c.do("GET", "/users/me", annTok, nil); code != 200 || me["display_name"] != "Ann" {
 				t.Fatalf("GET /api/users/me: %d %v", code, me)

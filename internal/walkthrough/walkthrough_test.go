@@ -80,7 +80,9 @@ func TestForkWalkthrough(t *testing.T) {
 	if devURL == "" {
 		devURL = admin
 	}
+	before := readFile(t, filepath.Join(repo, "ent", "openapi.json"))
 	run(t, repo, nil, "", goBin, "generate", "./ent/...")
+	checkDocument(t, before, readFile(t, filepath.Join(repo, "ent", "openapi.json")))
 	out := run(t, repo, append(os.Environ(), "KEYLIN_DEV_POSTGRES_URL="+devURL), "", goBin, "run", "./cmd/keylin", "migrate", "diff", migrationName)
 	for _, d := range dialectDirs {
 		now := sqlFiles(t, filepath.Join(migDir, d))
@@ -266,7 +268,79 @@ func (w *walk) api(t *testing.T, oldIDs []string) {
 			t.Errorf("GET a user from before the upgrade: %d %v", code, u)
 		}
 	}
+	// The running service describes the new fields too.
+	req, err := http.NewRequest("GET", base+"/openapi.json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, doc := c.send(req)
+	read, _ := doc["components"].(map[string]any)["schemas"].(map[string]any)["UserRead"].(map[string]any)
+	if props, _ := read["properties"].(map[string]any); code != 200 || props["role"] == nil || props["nickname"] == nil {
+		t.Fatalf("GET /openapi.json: %d, UserRead %v", code, read)
+	}
 	stop()
+}
+
+// checkDocument checks that regenerating changed ent/openapi.json as the
+// annotations of the two new fields say: role (an enum, superuser-only)
+// readable and in the superuser's update only; nickname (nullable, at most
+// 40 characters, Register and SelfUpdate) in every user shape; neither was
+// there before.
+func checkDocument(t *testing.T, before, after []byte) {
+	t.Helper()
+	want := map[string][]string{
+		"UserRead":            {"role", "nickname"},
+		"UserCreate":          {"nickname"},
+		"UserUpdate":          {"nickname"},
+		"UserUpdateSuperuser": {"role", "nickname"},
+	}
+	for i, b := range [][]byte{before, after} {
+		var doc struct {
+			Components struct {
+				Schemas map[string]struct {
+					Properties map[string]struct {
+						Type      any
+						Enum      []any
+						MaxLength int
+					}
+				}
+			}
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatalf("ent/openapi.json: %v", err)
+		}
+		for shape, fields := range want {
+			props := doc.Components.Schemas[shape].Properties
+			if props == nil {
+				t.Fatalf("ent/openapi.json has no %s", shape)
+			}
+			for _, f := range []string{"role", "nickname"} {
+				_, ok := props[f]
+				if wanted := i == 1 && slices.Contains(fields, f); ok != wanted {
+					t.Errorf("ent/openapi.json %s: %s has %s: %v, want %v", []string{"before", "after"}[i], shape, f, ok, wanted)
+				}
+			}
+		}
+		if i == 1 {
+			read := doc.Components.Schemas["UserRead"].Properties
+			if r := read["role"]; !reflect.DeepEqual(r.Enum, []any{"member", "admin"}) {
+				t.Errorf("role in UserRead: %+v, want the enum member, admin", r)
+			}
+			if n := read["nickname"]; !reflect.DeepEqual(n.Type, []any{"string", "null"}) || n.MaxLength != 40 {
+				t.Errorf("nickname in UserRead: %+v, want a nullable string of at most 40", n)
+			}
+		}
+	}
+}
+
+// readFile returns the file's content; a failure ends the test.
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // wantLoc checks a 422 whose first error is at ["body", field].

@@ -1,6 +1,9 @@
 package extension
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keylin/keylin/ent/entkeylin"
+	"github.com/keylin/keylin/openapi"
 )
 
 // Schemas of a test application: keylin's user with one field per rule.
@@ -70,6 +74,24 @@ func graph(t *testing.T, named map[string]ent.Interface) (*gen.Graph, error) {
 	return gen.NewGraph(&gen.Config{Package: "example.com/app/ent"}, schemas...)
 }
 
+// checkedUser is the user node of keylin's schemas with user, which check
+// must accept.
+func checkedUser(t *testing.T, user testUser) *gen.Type {
+	t.Helper()
+	g, err := graph(t, keylinSchemas(user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := check(g); err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	u, err := userNode(g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
 func keylinSchemas(user testUser) map[string]ent.Interface {
 	return map[string]ent.Interface{
 		"User": user, "Session": testSession{}, "RefreshToken": testRefreshToken{}, "RateLimit": testRateLimit{},
@@ -90,15 +112,10 @@ func TestAnnotationRules(t *testing.T) {
 		field.String("set_once").Optional().Immutable(),
 		field.String("both").Optional().Annotations(entkeylin.Field(entkeylin.Register), entkeylin.Field(entkeylin.SelfUpdate)),
 		entkeylin.MaxChars(field.String("nick"), 12).Optional(),
+		field.String("register_frozen").Optional().Annotations(entkeylin.Field(entkeylin.Register, entkeylin.NoSuperuserUpdate)),
+		field.String("self_once").Optional().Immutable().Annotations(entkeylin.Field(entkeylin.SelfUpdate)),
 	}}
-	g, err := graph(t, keylinSchemas(user))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := check(g); err != nil {
-		t.Fatalf("check: %v", err)
-	}
-	u, _ := userNode(g)
+	u := checkedUser(t, user)
 	extra := extraFields(u)
 	var names []string
 	for _, f := range extra {
@@ -129,15 +146,20 @@ func TestAnnotationRules(t *testing.T) {
 		{"set_once", true, false, false, false},
 		{"both", true, true, true, true},
 		{"nick", true, false, false, true},
+		{"register_frozen", true, true, false, false},
+		{"self_once", true, false, false, false},
 	}
 	for _, w := range want {
 		t.Run(w.field, func(t *testing.T) {
 			f := byName[w.field]
-			a := annotation(f)
-			superuser := !a.NoSuperuserUpdate && !f.Immutable
-			got := [4]bool{readableNames[w.field], a.Register, a.SelfUpdate, superuser}
-			if got != [4]bool{w.read, w.register, w.self, w.superuser} {
+			x := fieldAccess(f)
+			got := [4]bool{x.Read, x.Create, x.Self, x.Super}
+			if got != [4]bool{w.read, w.register, w.self, w.superuser} || x.Read != readableNames[w.field] {
 				t.Fatalf("read/register/self/superuser = %v, want %v", got, [4]bool{w.read, w.register, w.self, w.superuser})
+			}
+			d := describe(f)
+			if d.Read != x.Read || d.Create != x.Create || d.UpdateSelf != x.Self || d.UpdateSuperuser != x.Super {
+				t.Fatalf("described as %+v, not as its access %+v", d, x)
 			}
 			if settable(f) != (w.register || w.self || w.superuser) {
 				t.Fatalf("settable = %v", settable(f))
@@ -240,5 +262,101 @@ func TestOptionsTurnOnFeatures(t *testing.T) {
 		if !slices.Contains(names, want) {
 			t.Errorf("features %v lack %s", names, want)
 		}
+	}
+}
+
+// TestDescribe: each field's JSON form in the API description follows its
+// ent type, and the generated literal says the same.
+func TestDescribe(t *testing.T) {
+	user := testUser{fields: []ent.Field{
+		field.Enum("role").Values("member", "admin").Default("member").Comment("What the user may do."),
+		entkeylin.MaxChars(field.String("nickname"), 40).Optional().Nillable().
+			Annotations(entkeylin.Field(entkeylin.Register, entkeylin.SelfUpdate)),
+		field.String("code").MaxLen(8).Optional().Annotations(entkeylin.Field(entkeylin.NoSuperuserUpdate)),
+		field.Bool("newsletter").Default(true),
+		field.Int("age").Optional(),
+		field.Int32("level").Default(3).Annotations(entkeylin.Field(entkeylin.NoSuperuserUpdate)),
+		field.Float("score").Optional(),
+		field.UUID("team", uuid.UUID{}).Optional().Annotations(entkeylin.Field(entkeylin.NoSuperuserUpdate)),
+		field.Time("birthday").Optional().Nillable().Annotations(entkeylin.Field(entkeylin.NoSuperuserUpdate)),
+		field.JSON("prefs", map[string]any{}).Optional().Annotations(entkeylin.Field(entkeylin.NoSuperuserUpdate)),
+		field.String("note").Optional().Annotations(entkeylin.Field(entkeylin.Hidden, entkeylin.NoSuperuserUpdate)),
+	}}
+	u := checkedUser(t, user)
+	byName := map[string]*gen.Field{}
+	for _, f := range extraFields(u) {
+		byName[f.Name] = f
+	}
+	cases := []struct {
+		field, literal string
+	}{
+		{"role", `{Name: "role", Description: "What the user may do.", Type: "string", Enum: []string{"member", "admin"}, Default: "member", Read: true, UpdateSuperuser: true}`},
+		{"nickname", `{Name: "nickname", Type: "string", MaxLength: 40, Nullable: true, Read: true, Create: true, UpdateSelf: true, UpdateSuperuser: true}`},
+		{"code", `{Name: "code", Type: "string", MaxLength: 8, Read: true}`},
+		{"newsletter", `{Name: "newsletter", Type: "boolean", Default: true, Read: true, UpdateSuperuser: true}`},
+		{"age", `{Name: "age", Type: "integer", Format: "int64", Read: true, UpdateSuperuser: true}`},
+		{"level", `{Name: "level", Type: "integer", Format: "int32", Default: 3, Read: true}`},
+		{"score", `{Name: "score", Type: "number", Format: "double", Read: true, UpdateSuperuser: true}`},
+		{"team", `{Name: "team", Type: "string", Format: "uuid", Read: true}`},
+		{"birthday", `{Name: "birthday", Type: "string", Format: "date-time", Nullable: true, Read: true}`},
+		{"prefs", `{Name: "prefs", Read: true}`},
+	}
+	for _, c := range cases {
+		t.Run(c.field, func(t *testing.T) {
+			if got := describeLiteral(byName[c.field]); got != c.literal {
+				t.Fatalf("got  %s\nwant %s", got, c.literal)
+			}
+		})
+	}
+	var names []string
+	for _, d := range describedFields(u) {
+		names = append(names, d.Name)
+	}
+	if slices.Contains(names, "note") || len(names) != len(cases) {
+		t.Fatalf("described fields %v: want every field but the one the API never touches (note)", names)
+	}
+}
+
+// TestWriteOpenAPI: generation writes openapi.json next to the generated
+// code, with the schema's fields as annotated (a hidden field the API
+// never touches is not in it) and the title WithOpenAPIInfo gives.
+func TestWriteOpenAPI(t *testing.T) {
+	user := testUser{fields: []ent.Field{
+		entkeylin.MaxChars(field.String("nickname"), 40).Optional().Nillable().
+			Annotations(entkeylin.Field(entkeylin.Register, entkeylin.SelfUpdate)),
+		field.String("secret_note").Optional().Annotations(entkeylin.Field(entkeylin.Hidden, entkeylin.NoSuperuserUpdate)),
+	}}
+	g, err := graph(t, keylinSchemas(user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Config.Target = t.TempDir()
+	if err := New(WithOpenAPIInfo(openapi.Info{Title: "shop", Version: "2.0.0"})).writeOpenAPI(g); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(g.Config.Target, OpenAPIFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		OpenAPI    string
+		Info       struct{ Title, Version string }
+		Components struct {
+			Schemas map[string]struct{ Properties map[string]any }
+		}
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.OpenAPI != "3.1.0" || doc.Info.Title != "shop" || doc.Info.Version != "2.0.0" {
+		t.Fatalf("document %s %+v", doc.OpenAPI, doc.Info)
+	}
+	for _, shape := range []string{"UserRead", "UserCreate", "UserUpdate", "UserUpdateSuperuser"} {
+		if _, ok := doc.Components.Schemas[shape].Properties["nickname"]; !ok {
+			t.Errorf("%s lacks nickname", shape)
+		}
+	}
+	if strings.Contains(string(b), "secret_note") {
+		t.Error("the hidden field the API never touches is in the document")
 	}
 }

@@ -19,13 +19,14 @@ var funcs = template.FuncMap{
 	"keylinOwned":           ownedNodes,
 	"keylinEmailLowerIndex": func() string { return entkeylin.EmailLowerIndex },
 	"keylinExtra":           extraFields,
-	"keylinAnn":             annotation,
 	"keylinSettable":        settable,
 	"keylinReadable":        readable,
 	"keylinKind":            kind,
 	"keylinErrType":         errType,
 	"keylinErrMsg":          errMsg,
 	"keylinMaxChars":        maxChars,
+	"keylinAccess":          fieldAccess,
+	"keylinDescribe":        describeLiteral,
 }
 
 func userNode(g *gen.Graph) (*gen.Type, error) { return entityNode(g, entkeylin.RoleUser) }
@@ -140,16 +141,37 @@ func annotation(f *gen.Field) entkeylin.Annotation {
 	return a
 }
 
+// access says who reads and sets an application field through keylin's
+// API. It is the one place the annotation rules live (README, "Extending
+// the user model"): the generated decoders, the user object and the API
+// description all follow it.
+type access struct {
+	Read   bool // in the user object
+	Create bool // set at POST /auth/register
+	Self   bool // set by the user, PATCH /users/me
+	Super  bool // set by a superuser, PATCH /users/{id}
+}
+
+func fieldAccess(f *gen.Field) access {
+	a := annotation(f)
+	return access{
+		Read:   !a.Hidden && !f.Sensitive(),
+		Create: a.Register,
+		Self:   a.SelfUpdate && !f.Immutable,
+		Super:  !a.NoSuperuserUpdate && !f.Immutable,
+	}
+}
+
 // settable: somebody may set the field through the API.
 func settable(f *gen.Field) bool {
-	a := annotation(f)
-	return a.Register || a.SelfUpdate || (!a.NoSuperuserUpdate && !f.Immutable)
+	x := fieldAccess(f)
+	return x.Create || x.Self || x.Super
 }
 
 func readable(fs []*gen.Field) []*gen.Field {
 	var out []*gen.Field
 	for _, f := range fs {
-		if !annotation(f).Hidden && !f.Sensitive() {
+		if fieldAccess(f).Read {
 			out = append(out, f)
 		}
 	}
