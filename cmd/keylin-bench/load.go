@@ -321,7 +321,10 @@ func drive(ctx context.Context, c *client, w workload, workers []*worker, warmup
 				}
 				rec.add(o, t1.Sub(t0), status, err)
 				if c.retryAfter && wait > 0 {
-					until := t1.Add(wait)
+					// Up to half as long again, at random, as clients that
+					// back off do, so that refused workers do not come back
+					// in lockstep.
+					until := t1.Add(wait + rand.N(wait/2+1))
 					if until.After(to) {
 						until = to
 					}

@@ -64,9 +64,11 @@
 //     count, p50 and p99: how fast a refusal comes.
 //   - --retry-after: by default a worker answered 429 or 503 asks again at
 //     once, as a flood does; with --retry-after it waits as Retry-After
-//     says, as a well-behaved client does. The first measures what
-//     refusing costs the server; the second, whether the hashing slots
-//     stay busy for the clients that wait their turn.
+//     says, plus up to half as long again at random (jitter, so that the
+//     refused do not come back in lockstep), as a well-behaved client
+//     does. The first measures what refusing costs the server; the second,
+//     whether the hashing slots stay busy for the clients that wait their
+//     turn.
 //   - peak RSS: the server process's VmHWM, the most memory it held at any
 //     moment of its life (start-up, warm-up and run; each run has a fresh
 //     process).

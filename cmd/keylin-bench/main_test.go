@@ -272,7 +272,8 @@ func TestPercentile(t *testing.T) {
 }
 
 // TestRetryAfter: with --retry-after a worker refused with 503 waits as
-// Retry-After says; without it, it asks again at once.
+// Retry-After says (1 s here, plus up to 0.5 s of jitter: two requests in
+// 2 s); without it, it asks again at once.
 func TestRetryAfter(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Retry-After", "1")
@@ -284,13 +285,13 @@ func TestRetryAfter(t *testing.T) {
 		var seq atomic.Int64
 		c := newClient(strings.TrimPrefix(srv.URL, "http://"), 1, 5*time.Second, "pw", "t", &seq)
 		c.retryAfter = honour
-		recs := drive(context.Background(), c, login, []*worker{{email: "a@example.com"}}, 0, 1500*time.Millisecond, func(bool) {})
-		total, _, _ := summarize(recs, 1500*time.Millisecond)
+		recs := drive(context.Background(), c, login, []*worker{{email: "a@example.com"}}, 0, 2*time.Second, func(bool) {})
+		total, _, _ := summarize(recs, 2*time.Second)
 		switch {
 		case honour && total.Requests != 2:
-			t.Errorf("honouring Retry-After: %d requests in 1.5 s, want 2", total.Requests)
+			t.Errorf("honouring Retry-After (1 s, plus up to 0.5 s): %d requests in 2 s, want 2", total.Requests)
 		case !honour && total.Requests < 10:
-			t.Errorf("flooding: %d requests in 1.5 s, want many", total.Requests)
+			t.Errorf("flooding: %d requests in 2 s, want many", total.Requests)
 		}
 		if total.ByStatus["503"].Count != total.Requests {
 			t.Errorf("by status %+v", total.ByStatus)

@@ -57,7 +57,7 @@ func parseOptions(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.hashDuration, "hash-duration", 3*time.Second, "how long to measure the raw hash rate")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "client timeout of one request (a timed-out request is a transport error)")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON instead of tables")
-	fs.BoolVar(&o.retryAfter, "retry-after", false, "a worker answered 429 or 503 waits as its Retry-After says before its next request, as a well-behaved client does (default: it asks again at once, as a flood does)")
+	fs.BoolVar(&o.retryAfter, "retry-after", false, "a worker answered 429 or 503 waits as its Retry-After says, plus up to half as long again at random, before its next request, as a well-behaved client does (default: it asks again at once, as a flood does)")
 	fs.StringVar(&o.pprof, "pprof", "", "serve net/http/pprof in each keylin server process on this address (e.g. 127.0.0.1:6060)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: keylin-bench [flags]\n\nLoad-tests keylin over TCP against the bare baseline of NOTES.md; see the package doc.\n\n")
