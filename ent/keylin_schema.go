@@ -85,9 +85,23 @@ func (keylinUserSchema) DecodeCreate(body map[string]json.RawMessage) (any, []us
 	return &in, nil
 }
 
-// DecodeUpdate implements userschema.Schema: the fields a user may set
-// on themselves, or a superuser on anyone.
-func (keylinUserSchema) DecodeUpdate(body map[string]json.RawMessage, superuser bool) (any, []userschema.FieldError) {
+// DecodeSelfUpdate implements userschema.Schema: the fields a user may
+// set on themselves.
+func (keylinUserSchema) DecodeSelfUpdate(body map[string]json.RawMessage) (any, []userschema.FieldError) {
+	var (
+		in   UserInput
+		set  bool
+		errs []userschema.FieldError
+	)
+	if !set || len(errs) > 0 {
+		return nil, errs
+	}
+	return &in, nil
+}
+
+// DecodeSuperuserUpdate implements userschema.Schema: the fields a
+// superuser may set on any user.
+func (keylinUserSchema) DecodeSuperuserUpdate(body map[string]json.RawMessage) (any, []userschema.FieldError) {
 	var (
 		in   UserInput
 		set  bool

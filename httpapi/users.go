@@ -89,7 +89,11 @@ func (a *API) update(c echo.Context, u *authn.User, self bool) error {
 	}
 	if a.schema != nil {
 		var errs []userschema.FieldError
-		in.Extra, errs = a.schema.DecodeUpdate(jb.fields, !self)
+		if self {
+			in.Extra, errs = a.schema.DecodeSelfUpdate(jb.fields)
+		} else {
+			in.Extra, errs = a.schema.DecodeSuperuserUpdate(jb.fields)
+		}
 		jb.schemaErrors(errs)
 	}
 	if !jb.done(c) {

@@ -22,11 +22,15 @@ type Schema interface {
 	// object body. It returns the value for authn.UserCreate.Extra (nil
 	// when there is nothing to set) and the invalid fields.
 	DecodeCreate(body map[string]json.RawMessage) (extra any, errs []FieldError)
-	// DecodeUpdate reads the fields a user (superuser false) or a superuser
-	// may set from a PATCH body. It returns the value for
+	// DecodeSelfUpdate reads the fields a user may set on themselves
+	// (PATCH /users/me) from a JSON object body. It returns the value for
 	// authn.UserUpdate.Extra (nil when nothing is set) and the invalid
-	// fields.
-	DecodeUpdate(body map[string]json.RawMessage, superuser bool) (extra any, errs []FieldError)
+	// fields; fields the user may not set are ignored, as fastapi-users
+	// ignores them.
+	DecodeSelfUpdate(body map[string]json.RawMessage) (extra any, errs []FieldError)
+	// DecodeSuperuserUpdate reads the fields a superuser may set on any
+	// user (PATCH /users/{id}), as DecodeSelfUpdate does.
+	DecodeSuperuserUpdate(body map[string]json.RawMessage) (extra any, errs []FieldError)
 	// ReadFields returns the readable fields of a stored user's Extra, in
 	// schema order, as JSON values.
 	ReadFields(extra any) []FieldValue

@@ -489,8 +489,8 @@ func TestGeneratedFieldsMatchDecoders(t *testing.T) {
 		}
 		body := map[string]json.RawMessage{f.Name: json.RawMessage(value)}
 		created, errs := schema.DecodeCreate(body)
-		self, errs2 := schema.DecodeUpdate(body, false)
-		super, errs3 := schema.DecodeUpdate(body, true)
+		self, errs2 := schema.DecodeSelfUpdate(body)
+		super, errs3 := schema.DecodeSuperuserUpdate(body)
 		if len(errs)+len(errs2)+len(errs3) > 0 {
 			t.Fatalf("%s = %s: %v %v %v", f.Name, value, errs, errs2, errs3)
 		}
