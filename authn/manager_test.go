@@ -341,10 +341,18 @@ func TestRehashOnLogin(t *testing.T) {
 	dbtest.Run(t, func(t *testing.T, d string) {
 		e := newEnv(t, d)
 		ctx := context.Background()
+		schemes := map[string]bool{}
 		for i, v := range vectors {
 			if !v.Valid {
 				continue
 			}
+			// Verifying a hash does not depend on the database; storing the
+			// new one does. PostgreSQL gets one vector per scheme, SQLite
+			// every one (each costs seconds under the race detector).
+			if d == dialect.Postgres && schemes[v.Scheme] {
+				continue
+			}
+			schemes[v.Scheme] = true
 			t.Run(fmt.Sprintf("%d_%s_%s", i, v.Scheme, strings.ReplaceAll(v.Params, " ", "_")), func(t *testing.T) {
 				email := fmt.Sprintf("vector%d@example.com", i)
 				u, err := e.store.CreateUser(ctx, &authn.User{Email: email, HashedPassword: v.Hash, IsActive: true}, nil)
