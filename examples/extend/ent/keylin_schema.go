@@ -101,43 +101,43 @@ type keylinUserSchema struct{}
 // DecodeCreate implements userschema.Schema: the fields settable at
 // registration.
 func (keylinUserSchema) DecodeCreate(body map[string]json.RawMessage) (any, []userschema.FieldError) {
-	var (
-		in   UserInput
-		set  bool
-		errs []userschema.FieldError
+	return keylinDecodeInput(body,
+		keylinDecodeNickname,
 	)
-	keylinDecodeNickname(body, &in, &set, &errs)
-	if !set || len(errs) > 0 {
-		return nil, errs
-	}
-	return &in, nil
 }
 
 // DecodeSelfUpdate implements userschema.Schema: the fields a user may
 // set on themselves.
 func (keylinUserSchema) DecodeSelfUpdate(body map[string]json.RawMessage) (any, []userschema.FieldError) {
-	var (
-		in   UserInput
-		set  bool
-		errs []userschema.FieldError
+	return keylinDecodeInput(body,
+		keylinDecodeNickname,
 	)
-	keylinDecodeNickname(body, &in, &set, &errs)
-	if !set || len(errs) > 0 {
-		return nil, errs
-	}
-	return &in, nil
 }
 
 // DecodeSuperuserUpdate implements userschema.Schema: the fields a
 // superuser may set on any user.
 func (keylinUserSchema) DecodeSuperuserUpdate(body map[string]json.RawMessage) (any, []userschema.FieldError) {
+	return keylinDecodeInput(body,
+		keylinDecodeRole,
+		keylinDecodeNickname,
+	)
+}
+
+// keylinDecoder reads one field from a request body into in: it sets *set
+// when the field is present and appends to *errs when it is invalid.
+type keylinDecoder func(body map[string]json.RawMessage, in *UserInput, set *bool, errs *[]userschema.FieldError)
+
+// keylinDecodeInput runs the decoders of the fields a route may set: the
+// input (nil when none of them is present) and the invalid fields.
+func keylinDecodeInput(body map[string]json.RawMessage, decoders ...keylinDecoder) (any, []userschema.FieldError) {
 	var (
 		in   UserInput
 		set  bool
 		errs []userschema.FieldError
 	)
-	keylinDecodeRole(body, &in, &set, &errs)
-	keylinDecodeNickname(body, &in, &set, &errs)
+	for _, decode := range decoders {
+		decode(body, &in, &set, &errs)
+	}
 	if !set || len(errs) > 0 {
 		return nil, errs
 	}
